@@ -1,0 +1,96 @@
+//! Settings from flags or `TIDEMARK_*` environment variables (design.md §9).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{ArgAction, Args};
+
+use crate::engine::{EngineConfig, Limits};
+
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TIDEMARK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// `sqlite://FILE` (created when missing) or `postgres://...`.
+    #[arg(
+        long,
+        env = "TIDEMARK_DATABASE_URL",
+        default_value = "sqlite://tidemark.db"
+    )]
+    pub database_url: String,
+    /// HS256 secret for bearer tokens. Without one a random secret is used and
+    /// only `--dev` tokens work.
+    #[arg(long, env = "TIDEMARK_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Expected `aud` claim; checked only when set.
+    #[arg(long, env = "TIDEMARK_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Development mode (loopback only): `POST /dev/token` mints tokens.
+    #[arg(long, env = "TIDEMARK_DEV", action = ArgAction::SetTrue)]
+    pub dev: bool,
+    /// Origins allowed to call the HTTP API from a browser (comma-separated).
+    #[arg(long, env = "TIDEMARK_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Largest HTTP request body.
+    #[arg(long, env = "TIDEMARK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Largest document (serialized JSON).
+    #[arg(long, env = "TIDEMARK_MAX_DOC_BYTES", default_value_t = 256 * 1024)]
+    pub max_doc_bytes: usize,
+    #[arg(long, env = "TIDEMARK_MAX_OPS_PER_MUTATION", default_value_t = 100)]
+    pub max_ops_per_mutation: usize,
+    #[arg(long, env = "TIDEMARK_MAX_DOCS_PER_SPACE", default_value_t = 10_000)]
+    pub max_docs_per_space: usize,
+    /// Mutations accepted in one `POST /v1/sync`.
+    #[arg(long, env = "TIDEMARK_MAX_MUTATIONS_PER_SYNC", default_value_t = 500)]
+    pub max_mutations_per_sync: usize,
+    /// Recent events kept in memory per space.
+    #[arg(long, env = "TIDEMARK_RING_EVENTS", default_value_t = 1024)]
+    pub ring_events: usize,
+    #[arg(long, env = "TIDEMARK_RING_BYTES", default_value_t = 1024 * 1024)]
+    pub ring_bytes: usize,
+    /// Events kept in the durable log per space (older ones are compacted).
+    #[arg(long, env = "TIDEMARK_LOG_RETENTION_EVENTS", default_value_t = 10_000)]
+    pub log_retention_events: u64,
+    /// Longest long-poll wait on `/version`, seconds.
+    #[arg(long, env = "TIDEMARK_LONG_POLL_MAX_SECS", default_value_t = 30)]
+    pub long_poll_max_secs: u64,
+    /// Spaces unused this long leave memory, seconds.
+    #[arg(long, env = "TIDEMARK_SPACE_IDLE_SECS", default_value_t = 300)]
+    pub space_idle_secs: u64,
+    #[arg(long, env = "TIDEMARK_MAX_LOADED_SPACES", default_value_t = 100_000)]
+    pub max_loaded_spaces: usize,
+    /// Time allowed for in-flight work at shutdown, seconds.
+    #[arg(long, env = "TIDEMARK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl ServeArgs {
+    /// Defaults, as if no flag or variable were given.
+    pub fn defaults() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct P {
+            #[command(flatten)]
+            a: ServeArgs,
+        }
+        P::parse_from(["tidemark"]).a
+    }
+
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            limits: Limits {
+                max_doc_bytes: self.max_doc_bytes,
+                max_ops_per_mutation: self.max_ops_per_mutation,
+                max_docs_per_space: self.max_docs_per_space,
+            },
+            ring_max_events: self.ring_events,
+            ring_max_bytes: self.ring_bytes,
+            log_retention_events: self.log_retention_events,
+            space_idle: Duration::from_secs(self.space_idle_secs),
+            max_loaded_spaces: self.max_loaded_spaces,
+            ..EngineConfig::default()
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The sync engine: spaces, versions, the mutation path, catch-up and the
+//! in-memory state that fans out to subscribers. Knows no HTTP; talks to the
+//! store through the `Store` trait.
+
+mod access;
+mod apply;
+mod catchup;
+mod mutate;
+pub mod space;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use serde_json::value::RawValue;
+
+pub use access::{CATALOG, Principal, Role, valid_user_id};
+pub use apply::{Change, Limits, Rejection, apply_ops, merge_patch, valid_collection, valid_id};
+pub use mutate::MutationInput;
+use space::{DocEntry, Ring, Space, SpaceData};
+
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("storage unavailable: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Names a change for domain layers (`provider_added`, ...); `None` = no name.
+pub type EventNamer = dyn Fn(&str, &Change) -> Option<String> + Send + Sync;
+
+#[derive(Clone)]
+pub struct EngineConfig {
+    pub limits: Limits,
+    /// Recent events kept in memory per space (count and bytes).
+    pub ring_max_events: usize,
+    pub ring_max_bytes: usize,
+    /// Events kept in the durable log per space; older ones are compacted and a
+    /// cursor behind them gets a snapshot.
+    pub log_retention_events: u64,
+    /// Past this many missed events a snapshot is cheaper than the events.
+    pub catchup_max_events: usize,
+    /// Page size when reading the durable log.
+    pub catchup_page: u32,
+    /// Live messages buffered per space before a slow subscriber lags.
+    pub live_buffer: usize,
+    /// Spaces kept in memory; idle ones beyond this are evicted first.
+    pub max_loaded_spaces: usize,
+    /// A space nobody uses for this long leaves memory.
+    pub space_idle: Duration,
+    pub namer: Option<Arc<EventNamer>>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            limits: Limits::default(),
+            ring_max_events: 1024,
+            ring_max_bytes: 1 << 20,
+            log_retention_events: 10_000,
+            catchup_max_events: 5_000,
+            catchup_page: 500,
+            live_buffer: 1024,
+            max_loaded_spaces: 100_000,
+            space_idle: Duration::from_secs(300),
+            namer: None,
+        }
+    }
+}
+
+/// Cheap-to-clone handle to the engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    cfg: EngineConfig,
+    spaces: DashMap<String, Arc<Space>>,
+    started: Instant,
+}
+
+impl Engine {
+    /// Creates the engine and starts its eviction sweeper (stops with the engine).
+    pub fn new(store: Arc<dyn Store>, cfg: EngineConfig) -> Self {
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                cfg,
+                spaces: DashMap::new(),
+                started: Instant::now(),
+            }),
+        };
+        let weak = Arc::downgrade(&engine.inner);
+        tokio::spawn(sweeper(weak));
+        engine
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn cfg(&self) -> &EngineConfig {
+        &self.inner.cfg
+    }
+
+    /// Number of spaces held in memory.
+    pub fn loaded_spaces(&self) -> usize {
+        self.inner.spaces.len()
+    }
+
+    fn now_secs(&self) -> u64 {
+        self.inner.started.elapsed().as_secs()
+    }
+
+    /// The in-memory space, loading it from the store on first use. The space
+    /// name must already be resolved and authorized.
+    pub async fn space(&self, name: &str) -> Result<Arc<Space>, EngineError> {
+        if let Some(s) = self.inner.spaces.get(name) {
+            s.last_used.store(self.now_secs(), Ordering::Relaxed);
+            return Ok(s.clone());
+        }
+        let loaded = self.inner.store.load_space(name, &new_epoch()).await?;
+        let data = self.data_from(loaded)?;
+        let fresh = Arc::new(Space::new(name, data, self.inner.cfg.live_buffer));
+        let s = self
+            .inner
+            .spaces
+            .entry(name.to_string())
+            .or_insert(fresh)
+            .clone();
+        s.last_used.store(self.now_secs(), Ordering::Relaxed);
+        Ok(s)
+    }
+
+    fn data_from(&self, loaded: crate::store::LoadedSpace) -> Result<SpaceData, EngineError> {
+        let mut data = SpaceData {
+            epoch: Arc::from(loaded.epoch.as_str()),
+            version: loaded.version,
+            log_start: loaded.log_start,
+            docs: Default::default(),
+            live_docs: 0,
+            ring: Ring::new(
+                self.inner.cfg.ring_max_events,
+                self.inner.cfg.ring_max_bytes,
+            ),
+        };
+        for d in loaded.docs {
+            let value = match d.value {
+                Some(v) => {
+                    Some(Arc::from(RawValue::from_string(v).map_err(|e| {
+                        EngineError::Internal(format!("stored doc: {e}"))
+                    })?))
+                }
+                None => None,
+            };
+            data.set(
+                &d.collection,
+                &d.id,
+                DocEntry {
+                    version: d.version,
+                    value,
+                },
+            );
+        }
+        Ok(data)
+    }
+
+    /// `(epoch, version)` of a space, from memory after the first load.
+    pub async fn head(&self, name: &str) -> Result<(String, u64), EngineError> {
+        let s = self.space(name).await?;
+        let d = s.read();
+        Ok((d.epoch.to_string(), d.version))
+    }
+
+    /// Waits until the space's version exceeds `since` or `wait` elapses;
+    /// returns the head either way. Served from memory.
+    pub async fn wait_version(
+        &self,
+        name: &str,
+        since: u64,
+        wait: Duration,
+    ) -> Result<(String, u64), EngineError> {
+        loop {
+            let s = self.space(name).await?;
+            let mut rx = s.head.subscribe();
+            if s.is_evicted() {
+                continue; // subscribed to a space that just left memory
+            }
+            let _ = tokio::time::timeout(wait, rx.wait_for(|v| *v > since)).await;
+            drop(rx);
+            let d = s.read();
+            return Ok((d.epoch.to_string(), d.version));
+        }
+    }
+
+    /// Removes idle spaces: those unused for `space_idle`, and the least
+    /// recently used idle ones while more than `max_loaded_spaces` are held.
+    pub fn evict_idle(&self, force_all_idle: bool) -> usize {
+        let now = self.now_secs();
+        let idle_secs = self.inner.cfg.space_idle.as_secs();
+        let over = self
+            .inner
+            .spaces
+            .len()
+            .saturating_sub(self.inner.cfg.max_loaded_spaces);
+        let mut candidates: Vec<(u64, String)> = self
+            .inner
+            .spaces
+            .iter()
+            .filter(|e| e.value().is_idle())
+            .map(|e| (e.value().last_used.load(Ordering::Relaxed), e.key().clone()))
+            .collect();
+        candidates.sort();
+        let mut removed = 0;
+        for (i, (used, name)) in candidates.into_iter().enumerate() {
+            let expired = force_all_idle || now.saturating_sub(used) >= idle_secs;
+            if !expired && i >= over {
+                continue;
+            }
+            let gone = self.inner.spaces.remove_if(&name, |_, s| {
+                let idle = s.is_idle();
+                if idle {
+                    s.evicted.store(true, Ordering::Release);
+                }
+                idle
+            });
+            removed += usize::from(gone.is_some());
+        }
+        removed
+    }
+}
+
+async fn sweeper(weak: Weak<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let Some(inner) = weak.upgrade() else { return };
+        Engine { inner }.evict_idle(false);
+    }
+}
+
+/// A new random epoch id (time-ordered).
+pub fn new_epoch() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}

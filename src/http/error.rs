@@ -1,0 +1,108 @@
+//! One error type for the HTTP edge: a status, a stable code and a message,
+//! sent as `{"error":{"code","message"}}`. Internal causes are logged only.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::engine::EngineError;
+use crate::protocol::{Doc, RejectCode};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// The current document, for conflicts.
+    pub current: Option<Box<Doc>>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            current: None,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
+    /// A rejected mutation as an HTTP error (REST document endpoints).
+    pub fn from_reject(
+        code: RejectCode,
+        message: String,
+        current: Option<Doc>,
+        via_if_match: bool,
+    ) -> Self {
+        let (status, code) = match code {
+            RejectCode::Conflict if via_if_match => (StatusCode::PRECONDITION_FAILED, "conflict"),
+            RejectCode::Conflict => (StatusCode::CONFLICT, "conflict"),
+            RejectCode::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            RejectCode::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            RejectCode::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            RejectCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            RejectCode::OutOfOrder => (StatusCode::CONFLICT, "out_of_order"),
+            RejectCode::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        ApiError {
+            status,
+            code,
+            message,
+            current: current.map(Box::new),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(m) => ApiError::not_found(m),
+            EngineError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            EngineError::Invalid(m) => ApiError::invalid(m),
+            EngineError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unavailable; try again",
+                )
+            }
+            EngineError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": {"code": self.code, "message": self.message}});
+        if let Some(cur) = self.current {
+            body["current"] = serde_json::to_value(cur).unwrap_or_default();
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,84 @@
+//! Extractors: JSON bodies with our error shape, and the caller's identity.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::engine::Principal;
+
+/// A JSON body: 413 past the body limit, 400 when it is not JSON, 422 when it
+/// does not have the expected shape.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| match e.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::too_large("request body is too large")
+                }
+                _ => ApiError::bad_request(format!("could not read the body: {e}")),
+            })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("body is not valid JSON: {e}")))?;
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid(format!("body has the wrong shape: {e}")))
+}
+
+/// The authenticated caller, from `Authorization: Bearer` or `?access_token=`.
+pub struct AuthUser(pub Principal);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).or_else(|| query_token(parts.uri.query()));
+        let Some(token) = token else {
+            return Err(ApiError::unauthorized("missing bearer token"));
+        };
+        state
+            .auth
+            .verify(&token)
+            .map(AuthUser)
+            .map_err(ApiError::unauthorized)
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    let h = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = h.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// `access_token` from a query string (browsers cannot set WebSocket headers).
+pub fn query_token(query: Option<&str>) -> Option<String> {
+    let q = query?;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == "access_token").then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}

@@ -1,0 +1,21 @@
+//! # tidemark
+//!
+//! A real-time sync server. Each user has a versioned space of JSON documents,
+//! held in memory and stored durably; changes reach every subscriber in order.
+//!
+//! # Layout
+//! - [`protocol`]: wire types (serde + schemars), the shapes clients rely on.
+//! - [`engine`]: spaces, ring log, catch-up, the mutation path.
+//! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
+//! - [`http`]: axum routes, auth, errors.
+//! - [`config`]: settings from flags and `TIDEMARK_*` variables.
+//! - [`server`]: binds it all together and runs until shutdown.
+//!
+//! Data flows one way: transport -> engine -> store.
+
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod protocol;
+pub mod server;
+pub mod store;

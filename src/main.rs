@@ -1,0 +1,145 @@
+use clap::{Parser, Subcommand};
+use tidemark::config::ServeArgs;
+use tidemark::engine::Role;
+
+#[derive(Parser)]
+#[command(name = "tidemark", version, about = "A real-time sync server")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server (the default).
+    Serve,
+    /// Create or upgrade the database schema and exit.
+    Migrate,
+    /// Print a signed token (needs TIDEMARK_JWT_SECRET).
+    Token {
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_enum, default_value = "user")]
+        role: RoleArg,
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    User,
+    Admin,
+    Service,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tidemark: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tidemark: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.cmd.unwrap_or(Cmd::Serve) {
+        Cmd::Serve => serve(cli.serve).await,
+        Cmd::Migrate => {
+            tidemark::store::connect(&cli.serve.database_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("migrated {}", redact_url(&cli.serve.database_url));
+            Ok(())
+        }
+        Cmd::Token {
+            user,
+            role,
+            ttl_secs,
+        } => {
+            let secret = cli
+                .serve
+                .jwt_secret
+                .ok_or("set TIDEMARK_JWT_SECRET to sign tokens")?;
+            let auth = tidemark::http::auth::Auth::new(secret.as_bytes(), cli.serve.jwt_audience);
+            let role = match role {
+                RoleArg::User => Role::User,
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Service => Role::Service,
+            };
+            let (token, _) = auth.mint(&user, role, ttl_secs)?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let state = tidemark::server::build(&args)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!(
+        listen = %args.listen,
+        store = state.engine.store().kind(),
+        database = %redact_url(&args.database_url),
+        dev = args.dev,
+        "tidemark is serving on http://{}",
+        args.listen
+    );
+    tidemark::server::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// A database URL without its password.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}

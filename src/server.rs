@@ -1,0 +1,79 @@
+//! Builds the application from settings and runs it on a bound listener until
+//! a shutdown future resolves. Tests start it on `127.0.0.1:0`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::config::ServeArgs;
+use crate::engine::Engine;
+use crate::http::auth::Auth;
+use crate::http::{AppState, HttpConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Connects the store, starts the engine and prepares the shared state.
+pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
+    if args.dev && !args.listen.ip().is_loopback() {
+        return Err(StartError::Config(format!(
+            "--dev mints tokens for anyone and is refused on {}; listen on 127.0.0.1 or drop --dev",
+            args.listen
+        )));
+    }
+    let secret = match &args.jwt_secret {
+        Some(s) if s.len() < 16 => {
+            return Err(StartError::Config(
+                "TIDEMARK_JWT_SECRET must be at least 16 bytes".into(),
+            ));
+        }
+        Some(s) => s.as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "TIDEMARK_JWT_SECRET is not set: using a random secret; only --dev tokens will work"
+            );
+            uuid::Uuid::new_v4()
+                .as_bytes()
+                .iter()
+                .chain(uuid::Uuid::new_v4().as_bytes())
+                .copied()
+                .collect()
+        }
+    };
+    let store = crate::store::connect(&args.database_url).await?;
+    let engine = Engine::new(store, args.engine_config());
+    Ok(AppState {
+        engine,
+        auth: Arc::new(Auth::new(&secret, args.jwt_audience.clone())),
+        cfg: Arc::new(HttpConfig {
+            dev: args.dev,
+            max_body_bytes: args.max_body_bytes,
+            max_mutations_per_sync: args.max_mutations_per_sync,
+            long_poll_max: Duration::from_secs(args.long_poll_max_secs),
+            allowed_origins: args.allowed_origins.clone(),
+        }),
+    })
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight
+/// requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = crate::http::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,135 @@
+//! Durable storage: one trait, two implementations (SQLite, PostgreSQL) that
+//! share their SQL (`sql.rs`). The store knows nothing of sockets or HTTP.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database url `{0}` (use sqlite://FILE or postgres://...)")]
+    BadUrl(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A document row as stored; `value` is JSON text, `None` a tombstone.
+#[derive(Debug, Clone)]
+pub struct StoredDoc {
+    pub collection: String,
+    pub id: String,
+    pub version: u64,
+    pub value: Option<String>,
+}
+
+/// Everything the engine needs to bring a space into memory.
+#[derive(Debug, Clone)]
+pub struct LoadedSpace {
+    pub epoch: String,
+    pub version: u64,
+    pub log_start: u64,
+    pub docs: Vec<StoredDoc>,
+}
+
+/// The head of a space only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceHead {
+    pub epoch: String,
+    pub version: u64,
+}
+
+/// Records a mutation as processed for `(owner, client_id)`.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    pub owner: String,
+    pub client_id: String,
+    pub mutation_id: u64,
+    /// The outcome JSON repeated to a retry.
+    pub result: String,
+}
+
+/// One transaction: client bookkeeping, version bump, doc rows, event rows.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub client: Option<ClientRecord>,
+    /// `None` when only the client's progress is recorded (e.g. a forbidden mutation).
+    pub space: Option<SpaceCommit>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SpaceCommit {
+    pub space: String,
+    pub epoch: String,
+    /// The version the engine's memory holds; the commit fails as `Stale` otherwise.
+    pub base_version: u64,
+    /// Equal to `base_version` for a no-op or a rejection.
+    pub new_version: u64,
+    pub docs: Vec<StoredDoc>,
+    /// `(version, event JSON)`.
+    pub events: Vec<(u64, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed,
+    /// The space moved on (another node, or a reset); nothing was written.
+    Stale,
+    /// `(owner, client_id, mutation_id)` was processed before; its stored outcome.
+    Duplicate(Option<String>),
+    /// The mutation id skips ahead of `last + 1`; nothing was written.
+    OutOfOrder {
+        last: u64,
+    },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn kind(&self) -> &'static str;
+    /// Loads a space, creating its row (with a fresh epoch) when missing.
+    async fn load_space(&self, space: &str, new_epoch: &str) -> StoreResult<LoadedSpace>;
+    async fn head(&self, space: &str) -> StoreResult<Option<SpaceHead>>;
+    async fn commit(&self, commit: &Commit) -> StoreResult<CommitOutcome>;
+    /// Events with `after < version <= upto`, oldest first, at most `limit`.
+    async fn events(
+        &self,
+        space: &str,
+        after: u64,
+        upto: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<(u64, String)>>;
+    /// Deletes events with version <= `through` and tombstones older than them.
+    async fn compact(&self, space: &str, through: u64) -> StoreResult<()>;
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Opens the store named by a URL: `sqlite://file.db`, `sqlite:///abs.db`,
+/// `sqlite::memory:`, `postgres://...`. Runs migrations.
+pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
+    } else {
+        Err(StoreError::BadUrl(url.to_string()))
+    }
+}
+
+pub(crate) fn to_u64(v: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative {what}: {v}")))
+}
+
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

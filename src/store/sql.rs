@@ -1,0 +1,263 @@
+//! The SQL both backends share. SQLite accepts `$N` placeholders too, so one
+//! macro expands the same statements for `sqlx::Sqlite` and `sqlx::Postgres`.
+
+/// Keep this many stored mutation outcomes per client (older retries get a plain ack).
+pub(crate) const RESULTS_KEPT: i64 = 1000;
+
+macro_rules! impl_sql_store {
+    ($store:ident, $kind:literal) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+
+            async fn load_space(
+                &self,
+                space: &str,
+                new_epoch: &str,
+            ) -> $crate::store::StoreResult<$crate::store::LoadedSpace> {
+                use sqlx::Row;
+                use $crate::store::to_u64;
+                sqlx::query(
+                    "INSERT INTO spaces (space, epoch, version, log_start) VALUES ($1, $2, 0, 0) \
+                     ON CONFLICT (space) DO NOTHING",
+                )
+                .bind(space)
+                .bind(new_epoch)
+                .execute(&self.write)
+                .await?;
+                // Read head and docs in one transaction so they agree.
+                let mut tx = self.read.begin().await?;
+                let row = sqlx::query("SELECT epoch, version, log_start FROM spaces WHERE space = $1")
+                    .bind(space)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let epoch: String = row.try_get("epoch")?;
+                let version = to_u64(row.try_get("version")?, "version")?;
+                let log_start = to_u64(row.try_get("log_start")?, "log_start")?;
+                let rows = sqlx::query(
+                    "SELECT collection, id, version, value FROM docs WHERE space = $1 \
+                     ORDER BY collection, id",
+                )
+                .bind(space)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let mut docs = Vec::with_capacity(rows.len());
+                for r in rows {
+                    docs.push($crate::store::StoredDoc {
+                        collection: r.try_get("collection")?,
+                        id: r.try_get("id")?,
+                        version: to_u64(r.try_get("version")?, "doc version")?,
+                        value: r.try_get("value")?,
+                    });
+                }
+                Ok($crate::store::LoadedSpace { epoch, version, log_start, docs })
+            }
+
+            async fn head(
+                &self,
+                space: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::SpaceHead>> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT epoch, version FROM spaces WHERE space = $1")
+                    .bind(space)
+                    .fetch_optional(&self.read)
+                    .await?;
+                match row {
+                    None => Ok(None),
+                    Some(r) => Ok(Some($crate::store::SpaceHead {
+                        epoch: r.try_get("epoch")?,
+                        version: $crate::store::to_u64(r.try_get("version")?, "version")?,
+                    })),
+                }
+            }
+
+            async fn commit(
+                &self,
+                c: &$crate::store::Commit,
+            ) -> $crate::store::StoreResult<$crate::store::CommitOutcome> {
+                use sqlx::Row;
+                use $crate::store::{CommitOutcome, to_i64, to_u64};
+                let mut tx = self.write.begin().await?;
+                if let Some(cl) = &c.client {
+                    let last: Option<i64> = sqlx::query(
+                        "SELECT last_mutation_id FROM clients WHERE owner = $1 AND client_id = $2",
+                    )
+                    .bind(&cl.owner)
+                    .bind(&cl.client_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| r.try_get("last_mutation_id"))
+                    .transpose()?;
+                    if let Some(last) = last {
+                        let last = to_u64(last, "last_mutation_id")?;
+                        if cl.mutation_id <= last {
+                            let stored: Option<String> = sqlx::query(
+                                "SELECT result FROM mutation_results \
+                                 WHERE owner = $1 AND client_id = $2 AND mutation_id = $3",
+                            )
+                            .bind(&cl.owner)
+                            .bind(&cl.client_id)
+                            .bind(to_i64(cl.mutation_id))
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|r| r.try_get("result"))
+                            .transpose()?;
+                            tx.rollback().await?;
+                            return Ok(CommitOutcome::Duplicate(stored));
+                        }
+                        if cl.mutation_id > last + 1 {
+                            tx.rollback().await?;
+                            return Ok(CommitOutcome::OutOfOrder { last });
+                        }
+                    }
+                }
+                if let Some(s) = &c.space {
+                    // The space must still be where the engine's memory says it is.
+                    let moved = if s.new_version != s.base_version {
+                        sqlx::query(
+                            "UPDATE spaces SET version = $1 WHERE space = $2 AND version = $3 AND epoch = $4",
+                        )
+                        .bind(to_i64(s.new_version))
+                        .bind(&s.space)
+                        .bind(to_i64(s.base_version))
+                        .bind(&s.epoch)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                            != 1
+                    } else {
+                        let row = sqlx::query("SELECT epoch, version FROM spaces WHERE space = $1")
+                            .bind(&s.space)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        match row {
+                            None => true,
+                            Some(r) => {
+                                let epoch: String = r.try_get("epoch")?;
+                                let version: i64 = r.try_get("version")?;
+                                epoch != s.epoch || version != to_i64(s.base_version)
+                            }
+                        }
+                    };
+                    if moved {
+                        tx.rollback().await?;
+                        return Ok(CommitOutcome::Stale);
+                    }
+                    for d in &s.docs {
+                        sqlx::query(
+                            "INSERT INTO docs (space, collection, id, version, value) VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, value = excluded.value",
+                        )
+                        .bind(&s.space)
+                        .bind(&d.collection)
+                        .bind(&d.id)
+                        .bind(to_i64(d.version))
+                        .bind(&d.value)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    for (version, body) in &s.events {
+                        sqlx::query("INSERT INTO events (space, version, body) VALUES ($1, $2, $3)")
+                            .bind(&s.space)
+                            .bind(to_i64(*version))
+                            .bind(body)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                if let Some(cl) = &c.client {
+                    sqlx::query(
+                        "INSERT INTO clients (owner, client_id, last_mutation_id) VALUES ($1, $2, $3) \
+                         ON CONFLICT (owner, client_id) DO UPDATE SET last_mutation_id = excluded.last_mutation_id",
+                    )
+                    .bind(&cl.owner)
+                    .bind(&cl.client_id)
+                    .bind(to_i64(cl.mutation_id))
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO mutation_results (owner, client_id, mutation_id, result) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (owner, client_id, mutation_id) DO NOTHING",
+                    )
+                    .bind(&cl.owner)
+                    .bind(&cl.client_id)
+                    .bind(to_i64(cl.mutation_id))
+                    .bind(&cl.result)
+                    .execute(&mut *tx)
+                    .await?;
+                    let mid = to_i64(cl.mutation_id);
+                    if mid % 100 == 0 && mid > $crate::store::sql::RESULTS_KEPT {
+                        sqlx::query(
+                            "DELETE FROM mutation_results WHERE owner = $1 AND client_id = $2 AND mutation_id <= $3",
+                        )
+                        .bind(&cl.owner)
+                        .bind(&cl.client_id)
+                        .bind(mid - $crate::store::sql::RESULTS_KEPT)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(CommitOutcome::Committed)
+            }
+
+            async fn events(
+                &self,
+                space: &str,
+                after: u64,
+                upto: u64,
+                limit: u32,
+            ) -> $crate::store::StoreResult<Vec<(u64, String)>> {
+                use sqlx::Row;
+                use $crate::store::{to_i64, to_u64};
+                let rows = sqlx::query(
+                    "SELECT version, body FROM events WHERE space = $1 AND version > $2 AND version <= $3 \
+                     ORDER BY version LIMIT $4",
+                )
+                .bind(space)
+                .bind(to_i64(after))
+                .bind(to_i64(upto))
+                .bind(i64::from(limit))
+                .fetch_all(&self.read)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in rows {
+                    out.push((to_u64(r.try_get("version")?, "event version")?, r.try_get("body")?));
+                }
+                Ok(out)
+            }
+
+            async fn compact(&self, space: &str, through: u64) -> $crate::store::StoreResult<()> {
+                use $crate::store::to_i64;
+                let mut tx = self.write.begin().await?;
+                sqlx::query("UPDATE spaces SET log_start = $1 WHERE space = $2 AND log_start < $1")
+                    .bind(to_i64(through))
+                    .bind(space)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM events WHERE space = $1 AND version <= $2")
+                    .bind(space)
+                    .bind(to_i64(through))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM docs WHERE space = $1 AND value IS NULL AND version <= $2")
+                    .bind(space)
+                    .bind(to_i64(through))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> $crate::store::StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sql_store;
