@@ -14,6 +14,7 @@
 //! Data flows one way: transport -> engine -> store.
 
 pub mod config;
+pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod protocol;

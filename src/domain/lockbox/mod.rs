@@ -1,0 +1,1 @@
+//! Encrypted API keys (issue 6). Work in progress.
