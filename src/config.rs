@@ -61,6 +61,29 @@ pub struct ServeArgs {
     pub space_idle_secs: u64,
     #[arg(long, env = "TIDEMARK_MAX_LOADED_SPACES", default_value_t = 100_000)]
     pub max_loaded_spaces: usize,
+    /// WebSocket ping / SSE heartbeat interval, milliseconds.
+    #[arg(long, env = "TIDEMARK_HEARTBEAT_MS", default_value_t = 25_000)]
+    pub heartbeat_ms: u64,
+    /// Largest WebSocket frame accepted from a client.
+    #[arg(long, env = "TIDEMARK_WS_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub ws_max_frame_bytes: usize,
+    /// Outbound bytes queued per connection before it is treated as lagging.
+    #[arg(long, env = "TIDEMARK_WS_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    pub ws_queue_bytes: usize,
+    /// A connection that reads nothing for this long is closed with 4009, milliseconds.
+    #[arg(long, env = "TIDEMARK_WS_SLOW_CONSUMER_MS", default_value_t = 10_000)]
+    pub ws_slow_consumer_ms: u64,
+    /// Time to send `auth` when no `access_token` was given, milliseconds.
+    #[arg(long, env = "TIDEMARK_WS_AUTH_TIMEOUT_MS", default_value_t = 5_000)]
+    pub ws_auth_timeout_ms: u64,
+    #[arg(long, env = "TIDEMARK_WS_MAX_CONNS_PER_USER", default_value_t = 64)]
+    pub ws_max_conns_per_user: usize,
+    /// Messages per second per connection (burst: twice this).
+    #[arg(long, env = "TIDEMARK_WS_MSG_RATE", default_value_t = 200)]
+    pub ws_msg_rate: u32,
+    /// Bad or excess messages within 10 s that close a connection with 4008.
+    #[arg(long, env = "TIDEMARK_WS_ABUSE_THRESHOLD", default_value_t = 50)]
+    pub ws_abuse_threshold: u32,
     /// Time allowed for in-flight work at shutdown, seconds.
     #[arg(long, env = "TIDEMARK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -76,6 +99,22 @@ impl ServeArgs {
             a: ServeArgs,
         }
         P::parse_from(["tidemark"]).a
+    }
+
+    pub fn ws_config(&self) -> crate::http::WsConfig {
+        crate::http::WsConfig {
+            heartbeat: Duration::from_millis(self.heartbeat_ms.max(10)),
+            max_frame_bytes: self.ws_max_frame_bytes,
+            max_queue_bytes: self.ws_queue_bytes,
+            slow_consumer: Duration::from_millis(self.ws_slow_consumer_ms),
+            auth_timeout: Duration::from_millis(self.ws_auth_timeout_ms),
+            max_conns_per_user: self.ws_max_conns_per_user,
+            max_subscriptions: 16,
+            msg_rate: self.ws_msg_rate,
+            msg_burst: self.ws_msg_rate.saturating_mul(2).max(1),
+            abuse_threshold: self.ws_abuse_threshold,
+            read_buffer_bytes: 4096,
+        }
     }
 
     pub fn engine_config(&self) -> EngineConfig {

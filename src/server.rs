@@ -58,7 +58,12 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
             max_mutations_per_sync: args.max_mutations_per_sync,
             long_poll_max: Duration::from_secs(args.long_poll_max_secs),
             allowed_origins: args.allowed_origins.clone(),
+            ws: args.ws_config(),
         }),
+        shutdown: tokio_util::sync::CancellationToken::new(),
+        tasks: tokio_util::task::TaskTracker::new(),
+        ws_registry: Default::default(),
+        grace: Duration::from_secs(args.shutdown_grace_secs),
     })
 }
 

@@ -18,7 +18,11 @@ struct Proc {
 }
 
 async fn spawn_server(db: &TestDb) -> Proc {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .env("TIDEMARK_DATABASE_URL", &db.url)
         .env("TIDEMARK_JWT_SECRET", common::SECRET)
@@ -31,7 +35,12 @@ async fn spawn_server(db: &TestDb) -> Proc {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..200 {
-        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             return Proc { child, base };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -45,7 +54,11 @@ async fn kill_9_loses_no_acknowledged_write(b: Backend) {
     let t = token("alice", Role::User);
     let http = reqwest::Client::new();
     let (_, v) = common::decode(
-        http.get(format!("{}/v1/spaces/user:me/version", p.base)).bearer_auth(&t).send().await.unwrap(),
+        http.get(format!("{}/v1/spaces/user:me/version", p.base))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     let epoch = v["epoch"].as_str().unwrap().to_string();
@@ -82,13 +95,24 @@ async fn kill_9_loses_no_acknowledged_write(b: Backend) {
 
     let mut p = spawn_server(&db).await;
     let (_, v) = common::decode(
-        http.get(format!("{}/v1/spaces/user:me/version", p.base)).bearer_auth(&t).send().await.unwrap(),
+        http.get(format!("{}/v1/spaces/user:me/version", p.base))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(v["epoch"], epoch, "the epoch survives");
-    assert!(v["version"].as_u64().unwrap() >= max_version, "the version survives: {v} < {max_version}");
+    assert!(
+        v["version"].as_u64().unwrap() >= max_version,
+        "the version survives: {v} < {max_version}"
+    );
     let (_, state) = common::decode(
-        http.get(format!("{}/v1/spaces/user:me/state", p.base)).bearer_auth(&t).send().await.unwrap(),
+        http.get(format!("{}/v1/spaces/user:me/state", p.base))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     let docs = state["docs"].as_array().unwrap();
@@ -102,8 +126,15 @@ async fn kill_9_loses_no_acknowledged_write(b: Backend) {
     let (client, mid, version) = acked[0].clone();
     let body = json!({"client_id": client, "mutations": [{"mutation_id": mid, "space": "user:me",
         "ops": [{"op": "put", "collection": "items", "id": "retry", "value": 1}]}]});
-    let (_, r) =
-        common::decode(http.post(format!("{}/v1/sync", p.base)).bearer_auth(&t).json(&body).send().await.unwrap()).await;
+    let (_, r) = common::decode(
+        http.post(format!("{}/v1/sync", p.base))
+            .bearer_auth(&t)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r["results"][0]["version"].as_u64(), Some(version), "{r}");
     p.child.kill().unwrap();
     let _ = p.child.wait();

@@ -7,7 +7,9 @@ pub mod error;
 pub mod extract;
 mod health;
 mod spaces;
+mod sse;
 mod sync;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,28 @@ pub struct HttpConfig {
     pub max_mutations_per_sync: usize,
     pub long_poll_max: Duration,
     pub allowed_origins: Vec<String>,
+    pub ws: WsConfig,
+}
+
+/// WebSocket and SSE settings.
+#[derive(Clone, Debug)]
+pub struct WsConfig {
+    pub heartbeat: Duration,
+    /// Largest frame accepted from a client (`too_large` error past it).
+    pub max_frame_bytes: usize,
+    /// Outbound bytes queued per connection before live events wait.
+    pub max_queue_bytes: usize,
+    /// A connection whose queue makes no progress this long is closed (4009).
+    pub slow_consumer: Duration,
+    pub auth_timeout: Duration,
+    pub max_conns_per_user: usize,
+    pub max_subscriptions: usize,
+    /// Messages per second per connection, and the burst allowed.
+    pub msg_rate: u32,
+    pub msg_burst: u32,
+    /// Bad or excess messages within 10 s before the connection is closed (4008).
+    pub abuse_threshold: u32,
+    pub read_buffer_bytes: usize,
 }
 
 /// The one state type every handler gets.
@@ -33,6 +57,13 @@ pub struct AppState {
     pub engine: Engine,
     pub auth: Arc<auth::Auth>,
     pub cfg: Arc<HttpConfig>,
+    /// Cancelled at shutdown: WebSockets close with 1012, SSE streams end.
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Connection tasks, awaited (within the grace period) at shutdown.
+    pub tasks: tokio_util::task::TaskTracker,
+    pub ws_registry: Arc<ws::Registry>,
+    /// Time allowed for in-flight work at shutdown.
+    pub grace: Duration,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -40,6 +71,8 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(spaces::router())
         .merge(sync::router())
+        .merge(sse::router())
+        .merge(ws::router())
         .merge(dev::router(state.cfg.dev))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes));

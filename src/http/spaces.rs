@@ -78,7 +78,10 @@ async fn version(
     let (epoch, version) = match (q.since, q.wait) {
         (Some(since), Some(wait)) if wait > 0.0 => {
             let wait = Duration::from_secs_f64(wait.min(st.cfg.long_poll_max.as_secs_f64()));
-            st.engine.wait_version(&name, since, wait).await?
+            tokio::select! {
+                r = st.engine.wait_version(&name, since, wait) => r?,
+                _ = st.shutdown.cancelled() => st.engine.head(&name).await?,
+            }
         }
         _ => st.engine.head(&name).await?,
     };

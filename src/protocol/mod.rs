@@ -2,8 +2,10 @@
 //! what clients rely on; `proto-schema/` is generated from them.
 
 mod wire;
+mod ws;
 
 pub use wire::*;
+pub use ws::*;
 
 /// Prefix of a WebSocket `event` frame; the event JSON follows without its `{`.
 pub const EVENT_FRAME_PREFIX: &str = "{\"type\":\"event\",";

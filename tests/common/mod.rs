@@ -316,3 +316,4 @@ pub async fn decode(r: reqwest::Response) -> (u16, Value) {
     };
     (status, v)
 }
+pub mod ws;

@@ -234,14 +234,15 @@ fn format_problem(provider: Provider, key: &str) -> Option<String> {
         }
     }
     if let Some(index) = key
-        .bytes()
-        .position(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .chars()
+        .position(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
     {
         return Some(format!(
             "{name} API key contains a character other than A-Z, a-z, 0-9, '-' or '_' (at position {})",
             index + 1
         ));
     }
+    // All ASCII from here on, so bytes are characters.
     let len = key.len();
     if len < rules.min_len || len > rules.max_len {
         return Some(format!(

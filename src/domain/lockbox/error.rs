@@ -41,7 +41,9 @@ pub enum LockboxError {
     DuplicateKid { position: usize, kid: String },
 
     /// The key part is not standard (padded) base64.
-    #[error("TIDEMARK_MASTER_KEYS entry {position} (key id '{kid}'): key is not valid standard base64")]
+    #[error(
+        "TIDEMARK_MASTER_KEYS entry {position} (key id '{kid}'): key is not valid standard base64"
+    )]
     InvalidKeyEncoding { position: usize, kid: String },
 
     /// The key decodes to the wrong number of bytes.

@@ -191,12 +191,15 @@ fn decode_key(
     kid: &str,
 ) -> Result<SecretBox<[u8; KEY_LEN]>, LockboxError> {
     // The decode error is dropped: its text can quote a byte of the key.
-    let decoded = Zeroizing::new(STANDARD.decode(encoded).map_err(|_| {
-        LockboxError::InvalidKeyEncoding {
-            position,
-            kid: kid.to_owned(),
-        }
-    })?);
+    let decoded =
+        Zeroizing::new(
+            STANDARD
+                .decode(encoded)
+                .map_err(|_| LockboxError::InvalidKeyEncoding {
+                    position,
+                    kid: kid.to_owned(),
+                })?,
+        );
     if decoded.len() != KEY_LEN {
         return Err(LockboxError::WrongKeyLength {
             position,

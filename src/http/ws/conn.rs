@@ -1,0 +1,505 @@
+//! One WebSocket connection: authentication, subscriptions, mutations, live
+//! fan-out with lag recovery, heartbeat, rate limits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures::StreamExt;
+use futures::stream::SplitStream;
+use tokio_stream::StreamMap;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::outbox::{Outbox, writer};
+use crate::engine::space::{Live, Space};
+use crate::engine::{MutationInput, Principal};
+use crate::http::AppState;
+use crate::http::auth::now_secs;
+use crate::protocol::{ClientMsg, Cursor, MutationResult, Origin, RejectCode, ServerMsg, WsLimits};
+
+/// One subscribed space.
+struct Sub {
+    space: Arc<Space>,
+    epoch: String,
+    /// The version the client holds.
+    delivered: u64,
+    /// Live events were skipped (full outbox, lag, reset): catch up when there is room.
+    lagging: bool,
+}
+
+enum Flow {
+    Continue,
+    Close(u16, &'static str),
+    Drop,
+}
+
+struct Conn {
+    st: AppState,
+    who: Principal,
+    expires_at: u64,
+    client_id: Option<String>,
+    subs: HashMap<String, Sub>,
+    live: StreamMap<String, BroadcastStream<Live>>,
+    out: Arc<Outbox>,
+    last_seen: Instant,
+    tokens: f64,
+    refilled: Instant,
+    violations: u32,
+    window: Instant,
+}
+
+fn text(s: String) -> Message {
+    Message::Text(s.into())
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+pub async fn run(socket: WebSocket, st: AppState, auth: Option<(Principal, u64)>) {
+    let (sink, mut stream) = socket.split();
+    let out = Arc::new(Outbox::new(st.cfg.ws.max_queue_bytes));
+    let writer = tokio::spawn(writer(sink, out.clone()));
+    let grace = st.cfg.ws.slow_consumer;
+    let auth = match auth {
+        Some(a) => Some(a),
+        None => first_auth(&st, &mut stream, &out).await,
+    };
+    if let Some((who, expires_at)) = auth {
+        match st.ws_registry.take(&who.user, st.cfg.ws.max_conns_per_user) {
+            None => out.push(close(4008, "too many connections for this user")),
+            Some(_slot) => {
+                let mut c = Conn {
+                    tokens: st.cfg.ws.msg_burst as f64,
+                    st,
+                    who,
+                    expires_at,
+                    client_id: None,
+                    subs: HashMap::new(),
+                    live: StreamMap::new(),
+                    out: out.clone(),
+                    last_seen: Instant::now(),
+                    refilled: Instant::now(),
+                    violations: 0,
+                    window: Instant::now(),
+                };
+                c.welcome();
+                c.serve(&mut stream).await;
+            }
+        }
+    }
+    out.close();
+    // Let the writer deliver what is queued (the close frame last), but not forever.
+    let _ = tokio::time::timeout(grace.max(Duration::from_secs(1)), writer).await;
+}
+
+/// Without a query token the first message must be `auth`, within the timeout.
+async fn first_auth(
+    st: &AppState,
+    stream: &mut SplitStream<WebSocket>,
+    out: &Outbox,
+) -> Option<(Principal, u64)> {
+    let first = tokio::time::timeout(st.cfg.ws.auth_timeout, stream.next()).await;
+    let reason = match first {
+        Err(_) => "no auth message within the time allowed",
+        Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ClientMsg>(&t) {
+            Ok(ClientMsg::Auth { token }) => match st.auth.verify(&token) {
+                Ok(p) => return Some((p, st.auth.expiry(&token).unwrap_or(u64::MAX))),
+                Err(_) => "invalid token",
+            },
+            _ => "the first message must be auth {token}",
+        },
+        Ok(_) => "the first message must be auth {token}",
+    };
+    out.push(close(4001, reason));
+    None
+}
+
+impl Conn {
+    fn send(&self, m: ServerMsg) {
+        self.out.push(text(m.to_json()));
+    }
+
+    fn welcome(&self) {
+        self.send(ServerMsg::Welcome {
+            session: format!("s-{}", uuid::Uuid::new_v4().simple()),
+            heartbeat_ms: self.st.cfg.ws.heartbeat.as_millis() as u64,
+            limits: WsLimits {
+                max_frame_bytes: self.st.cfg.ws.max_frame_bytes,
+            },
+        });
+    }
+
+    async fn serve(&mut self, stream: &mut SplitStream<WebSocket>) {
+        let hb = self.st.cfg.ws.heartbeat;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
+        let shutdown = self.st.shutdown.clone();
+        loop {
+            let expiry = deadline(self.expires_at);
+            let lagging = self.subs.values().any(|s| s.lagging);
+            let flow = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => Flow::Close(1012, "server restarting: reconnect with your cursor"),
+                _ = tokio::time::sleep_until(expiry) => Flow::Close(4001, "token expired"),
+                m = stream.next() => match m {
+                    Some(Ok(m)) => { self.last_seen = Instant::now(); self.on_frame(m).await }
+                    _ => Flow::Drop,
+                },
+                Some((space, item)) = self.live.next() => self.on_live(space, item).await,
+                _ = self.out.drained.notified(), if lagging => { self.recover().await; Flow::Continue }
+                _ = tick.tick() => self.on_tick(),
+            };
+            if self.out.is_closed() {
+                return;
+            }
+            match flow {
+                Flow::Continue => {}
+                Flow::Close(code, reason) => {
+                    self.out.push(close(code, reason));
+                    return;
+                }
+                Flow::Drop => return,
+            }
+        }
+    }
+
+    fn on_tick(&mut self) -> Flow {
+        let hb = self.st.cfg.ws.heartbeat;
+        if self.last_seen.elapsed() >= hb * 2 {
+            return Flow::Drop; // dead peer: nothing, not even a pong, for two intervals
+        }
+        if self.out.stalled_for(self.st.cfg.ws.slow_consumer) {
+            return Flow::Close(4009, "slow consumer: reconnect with your cursor");
+        }
+        self.out.push(Message::Ping(Default::default()));
+        Flow::Continue
+    }
+
+    /// Token bucket over incoming frames; violations within a 10 s window past
+    /// the threshold close the connection with 4008.
+    fn over_rate(&mut self) -> bool {
+        let cfg = &self.st.cfg.ws;
+        let now = Instant::now();
+        let dt = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + dt * cfg.msg_rate as f64).min(cfg.msg_burst as f64);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            false
+        } else {
+            true
+        }
+    }
+
+    fn violation(&mut self) -> bool {
+        if self.window.elapsed() > Duration::from_secs(10) {
+            self.window = Instant::now();
+            self.violations = 0;
+        }
+        self.violations += 1;
+        self.violations > self.st.cfg.ws.abuse_threshold
+    }
+
+    fn bad(&mut self, code: &str, message: impl Into<String>) -> Flow {
+        self.send(ServerMsg::error(code, message));
+        if self.violation() {
+            Flow::Close(4008, "too many bad or excess messages")
+        } else {
+            Flow::Continue
+        }
+    }
+
+    async fn on_frame(&mut self, m: Message) -> Flow {
+        let t = match m {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                return self.bad(
+                    "bad_message",
+                    "binary frames are not supported; send JSON text",
+                );
+            }
+            Message::Close(_) => return Flow::Drop,
+            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+        };
+        if self.over_rate() {
+            return self.bad("rate_limited", "too many messages; slow down");
+        }
+        let max = self.st.cfg.ws.max_frame_bytes;
+        if t.len() > max {
+            return self.bad(
+                "too_large",
+                format!("frame of {} bytes; the limit is {max}", t.len()),
+            );
+        }
+        let v: serde_json::Value = match serde_json::from_str(&t) {
+            Ok(v) => v,
+            Err(e) => return self.bad("bad_message", format!("not JSON: {e}")),
+        };
+        let Some(kind) = v.get("type").and_then(|k| k.as_str()).map(str::to_string) else {
+            return self.bad("bad_message", "expected a JSON object with a string `type`");
+        };
+        if !ClientMsg::TYPES.contains(&kind.as_str()) {
+            return self.bad("unknown_type", format!("unknown message type `{kind}`"));
+        }
+        let msg: ClientMsg = match serde_json::from_value(v) {
+            Ok(m) => m,
+            Err(e) => return self.bad("bad_message", format!("bad `{kind}` message: {e}")),
+        };
+        match msg {
+            ClientMsg::Ping { nonce } => {
+                self.send(ServerMsg::Pong { nonce });
+                Flow::Continue
+            }
+            ClientMsg::Auth { token } => self.on_auth(&token),
+            ClientMsg::Hello {
+                protocol,
+                client_id,
+                subscribe,
+            } => {
+                if protocol != 1 {
+                    return self.bad(
+                        "bad_message",
+                        format!("protocol {protocol} is not supported; this server speaks 1"),
+                    );
+                }
+                if client_id.is_empty() || client_id.len() > 128 {
+                    return self.bad("bad_message", "client_id must be 1 to 128 bytes");
+                }
+                self.client_id = Some(client_id);
+                for (alias, cursor) in subscribe {
+                    self.subscribe(&alias, cursor).await;
+                }
+                Flow::Continue
+            }
+            ClientMsg::Mutate {
+                mutation_id,
+                space,
+                ops,
+            } => self.on_mutate(mutation_id, space, ops).await,
+        }
+    }
+
+    fn on_auth(&mut self, token: &str) -> Flow {
+        match self.st.auth.verify(token) {
+            Ok(p) if p.user == self.who.user => {
+                self.expires_at = self.st.auth.expiry(token).unwrap_or(u64::MAX);
+                self.who = p;
+                Flow::Continue
+            }
+            Ok(_) => Flow::Close(4001, "the new token is for another user"),
+            Err(_) => Flow::Close(4001, "invalid token"),
+        }
+    }
+
+    async fn subscribe(&mut self, alias: &str, cursor: Option<Cursor>) {
+        let name = match self.who.readable(alias) {
+            Ok(n) => n,
+            Err(e) => {
+                let code = if matches!(e, crate::engine::EngineError::Forbidden(_)) {
+                    "forbidden"
+                } else {
+                    "not_found"
+                };
+                self.send(ServerMsg::Error {
+                    code: code.into(),
+                    message: e.to_string(),
+                    space: Some(alias.to_string()),
+                });
+                return;
+            }
+        };
+        if !self.subs.contains_key(&name) && self.subs.len() >= self.st.cfg.ws.max_subscriptions {
+            let message = format!(
+                "at most {} spaces per connection",
+                self.st.cfg.ws.max_subscriptions
+            );
+            self.send(ServerMsg::Error {
+                code: "too_large".into(),
+                message,
+                space: Some(name),
+            });
+            return;
+        }
+        // Subscribe before reading the state, so nothing committed meanwhile is missed.
+        let (space, rx) = loop {
+            let space = match self.st.engine.space(&name).await {
+                Ok(s) => s,
+                Err(e) => {
+                    self.send(ServerMsg::Error {
+                        code: "unavailable".into(),
+                        message: e.to_string(),
+                        space: Some(name),
+                    });
+                    return;
+                }
+            };
+            let rx = space.live.subscribe();
+            if !space.is_evicted() {
+                break (space, rx);
+            }
+        };
+        let answer = match self.st.engine.catch_up(&space, cursor.as_ref()).await {
+            Ok(a) => a,
+            Err(e) => {
+                self.send(ServerMsg::Error {
+                    code: "unavailable".into(),
+                    message: e.to_string(),
+                    space: Some(name),
+                });
+                return;
+            }
+        };
+        let sub = Sub {
+            space,
+            epoch: answer.epoch().to_string(),
+            delivered: answer.version(),
+            lagging: false,
+        };
+        self.send(ServerMsg::from_catch_up(&name, answer));
+        self.subs.insert(name.clone(), sub);
+        self.live.insert(name, BroadcastStream::new(rx));
+    }
+
+    async fn on_mutate(
+        &mut self,
+        mutation_id: u64,
+        space: String,
+        ops: Vec<crate::protocol::Op>,
+    ) -> Flow {
+        let Some(client_id) = self.client_id.clone() else {
+            return self.bad(
+                "bad_message",
+                "send hello with your client_id before mutate",
+            );
+        };
+        let input = MutationInput {
+            origin: Some(Origin {
+                client_id,
+                mutation_id,
+            }),
+            space: space.clone(),
+            ops,
+        };
+        let msg = match self.st.engine.mutate(&self.who, input).await {
+            Ok((space, MutationResult::Ack { version, noop, .. })) => ServerMsg::Ack {
+                mutation_id,
+                space,
+                version,
+                noop,
+            },
+            Ok((
+                space,
+                MutationResult::Reject {
+                    code,
+                    message,
+                    current,
+                    ..
+                },
+            )) => ServerMsg::Reject {
+                mutation_id,
+                space,
+                code,
+                message,
+                current,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "mutation failed");
+                let message = "the database is unavailable; retry this mutation".to_string();
+                ServerMsg::Reject {
+                    mutation_id,
+                    space,
+                    code: RejectCode::Unavailable,
+                    message,
+                    current: None,
+                }
+            }
+        };
+        self.send(msg);
+        Flow::Continue
+    }
+
+    async fn on_live(
+        &mut self,
+        name: String,
+        item: Result<Live, BroadcastStreamRecvError>,
+    ) -> Flow {
+        let full = self.out.is_full();
+        let Some(sub) = self.subs.get_mut(&name) else {
+            return Flow::Continue;
+        };
+        match item {
+            Ok(Live::Batch(events)) if !sub.lagging && !full => {
+                for ev in events.iter() {
+                    if ev.version <= sub.delivered {
+                        continue; // already in the first answer
+                    }
+                    if ev.version != sub.delivered + 1 {
+                        sub.lagging = true;
+                        break;
+                    }
+                    match Utf8Bytes::try_from(ev.frame.clone()) {
+                        Ok(t) => self.out.push(Message::Text(t)),
+                        Err(_) => {
+                            sub.lagging = true;
+                            break;
+                        }
+                    }
+                    sub.delivered = ev.version;
+                }
+            }
+            Ok(Live::Batch(_)) => sub.lagging = true,
+            Ok(Live::Reset) | Err(BroadcastStreamRecvError::Lagged(_)) => sub.lagging = true,
+        }
+        if self.out.stalled_for(self.st.cfg.ws.slow_consumer) {
+            return Flow::Close(4009, "slow consumer: reconnect with your cursor");
+        }
+        if self.subs.get(&name).is_some_and(|s| s.lagging) && self.out.has_room() {
+            self.recover().await;
+        }
+        Flow::Continue
+    }
+
+    /// Catches lagging spaces up from the log (events or a superseding snapshot).
+    async fn recover(&mut self) {
+        let names: Vec<String> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.lagging)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in names {
+            if !self.out.has_room() {
+                return;
+            }
+            let Some(sub) = self.subs.get(&name) else {
+                continue;
+            };
+            let cursor = Cursor {
+                epoch: sub.epoch.clone(),
+                version: sub.delivered,
+            };
+            let space = sub.space.clone();
+            let Ok(answer) = self.st.engine.catch_up(&space, Some(&cursor)).await else {
+                continue;
+            };
+            if let Some(sub) = self.subs.get_mut(&name) {
+                sub.epoch = answer.epoch().to_string();
+                sub.delivered = answer.version();
+                sub.lagging = false;
+            }
+            if !matches!(answer, crate::protocol::CatchUp::UpToDate { .. }) {
+                self.send(ServerMsg::from_catch_up(&name, answer));
+            }
+        }
+    }
+}
+
+fn deadline(expires_at: u64) -> tokio::time::Instant {
+    let left = expires_at.saturating_sub(now_secs());
+    tokio::time::Instant::now() + Duration::from_secs(left.min(365 * 24 * 3600))
+}

@@ -1,0 +1,110 @@
+//! `GET /v1/ws`: the WebSocket transport (design.md §4, §11).
+
+mod conn;
+mod outbox;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use dashmap::DashMap;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::query_token;
+
+pub const SUBPROTOCOL: &str = "tidemark.v1";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/ws", get(upgrade))
+}
+
+/// Open connections per user, for the per-user limit.
+#[derive(Default)]
+pub struct Registry {
+    per_user: DashMap<String, usize>,
+}
+
+/// Decrements the user's count when the connection ends.
+pub struct Slot {
+    registry: Arc<Registry>,
+    user: String,
+}
+
+impl Registry {
+    /// Takes a slot, or `None` when the user already has `max` connections.
+    pub fn take(self: &Arc<Self>, user: &str, max: usize) -> Option<Slot> {
+        let mut n = self.per_user.entry(user.to_string()).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            registry: self.clone(),
+            user: user.to_string(),
+        })
+    }
+
+    pub fn total(&self) -> usize {
+        self.per_user.iter().map(|e| *e.value()).sum()
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.registry.per_user.remove_if_mut(&self.user, |_, n| {
+            *n -= 1;
+            *n == 0
+        });
+    }
+}
+
+async fn upgrade(
+    State(st): State<AppState>,
+    ws: WebSocketUpgrade,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    // A token in the query string is checked before the upgrade: 401 if bad.
+    let auth = match query_token(uri.query()).or_else(|| bearer(&headers)) {
+        Some(token) => match st.auth.verify(&token) {
+            Ok(p) => Some((p, st.auth.expiry(&token).unwrap_or(u64::MAX))),
+            Err(e) => return ApiError::unauthorized(e).into_response(),
+        },
+        None => None,
+    };
+    if st.shutdown.is_cancelled() {
+        return ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server is shutting down",
+        )
+        .into_response();
+    }
+    let cfg = &st.cfg.ws;
+    let hard_cap = (cfg.max_frame_bytes * 4).max(1 << 20);
+    ws.protocols([SUBPROTOCOL])
+        .read_buffer_size(cfg.read_buffer_bytes)
+        .write_buffer_size(0)
+        .max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
+        .on_upgrade(move |socket| {
+            let tracker = st.tasks.clone();
+            tracker.track_future(conn::run(socket, st, auth))
+        })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let h = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = h.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}

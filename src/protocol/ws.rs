@@ -1,0 +1,156 @@
+//! WebSocket (and SSE) messages, design.md §4 and §10-11.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::wire::{CatchUp, Cursor, Doc, Op, RawDoc, RawEvent, RejectCode};
+
+/// Client -> server.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Opens the session and (re)subscribes spaces with their cursors.
+    Hello {
+        protocol: u32,
+        client_id: String,
+        #[serde(default)]
+        subscribe: BTreeMap<String, Option<Cursor>>,
+    },
+    /// First message when no `access_token` was given; later, a token refresh.
+    Auth { token: String },
+    Mutate {
+        mutation_id: u64,
+        space: String,
+        ops: Vec<Op>,
+    },
+    /// For clients that cannot see protocol pings; answered with `pong`.
+    Ping {
+        #[serde(default)]
+        nonce: Value,
+    },
+}
+
+impl ClientMsg {
+    pub const TYPES: [&'static str; 4] = ["hello", "auth", "mutate", "ping"];
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WsLimits {
+    /// Largest frame the server accepts from the client.
+    pub max_frame_bytes: usize,
+}
+
+/// Server -> client. Live `event` frames are the event JSON with
+/// `"type":"event"` first (see [`EventFrame`]); they are encoded once.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    Welcome {
+        session: String,
+        heartbeat_ms: u64,
+        limits: WsLimits,
+    },
+    Snapshot {
+        space: String,
+        epoch: String,
+        version: u64,
+        docs: Vec<RawDoc>,
+    },
+    Events {
+        space: String,
+        epoch: String,
+        from: u64,
+        to: u64,
+        events: Vec<RawEvent>,
+    },
+    UpToDate {
+        space: String,
+        epoch: String,
+        version: u64,
+    },
+    Ack {
+        mutation_id: u64,
+        space: String,
+        version: u64,
+        noop: bool,
+    },
+    Reject {
+        mutation_id: u64,
+        space: String,
+        code: RejectCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        current: Option<Doc>,
+    },
+    Pong {
+        nonce: Value,
+    },
+    Error {
+        code: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        space: Option<String>,
+    },
+}
+
+impl ServerMsg {
+    /// A space's first answer (or a catch-up) as a frame.
+    pub fn from_catch_up(space: &str, c: CatchUp) -> Self {
+        let space = space.to_string();
+        match c {
+            CatchUp::Snapshot {
+                epoch,
+                version,
+                docs,
+            } => ServerMsg::Snapshot {
+                space,
+                epoch,
+                version,
+                docs,
+            },
+            CatchUp::Events {
+                epoch,
+                from,
+                to,
+                events,
+            } => ServerMsg::Events {
+                space,
+                epoch,
+                from,
+                to,
+                events,
+            },
+            CatchUp::UpToDate { epoch, version } => ServerMsg::UpToDate {
+                space,
+                epoch,
+                version,
+            },
+        }
+    }
+
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        ServerMsg::Error {
+            code: code.to_string(),
+            message: message.into(),
+            space: None,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"type":"error","code":"internal","message":"encoding"}"#.into())
+    }
+}
+
+/// Schema of a live `event` frame: `{"type":"event", ...event fields}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EventFrame {
+    /// Always `"event"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(flatten)]
+    pub event: super::wire::Event,
+}
