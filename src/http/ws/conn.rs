@@ -64,8 +64,10 @@ fn close(code: u16, reason: &'static str) -> Message {
 pub async fn run(socket: WebSocket, st: AppState, auth: Option<(Principal, u64)>) {
     let (sink, mut stream) = socket.split();
     let out = Arc::new(Outbox::new(st.cfg.ws.max_queue_bytes));
-    let writer = tokio::spawn(writer(sink, out.clone()));
-    let grace = st.cfg.ws.slow_consumer;
+    let mut writer = tokio::spawn(writer(sink, out.clone()));
+    // After a close, the writer may linger this long for a peer that resumes
+    // reading, so it still receives the close frame (4009 included).
+    let linger = st.cfg.ws.slow_consumer + Duration::from_secs(5);
     let auth = match auth {
         Some(a) => Some(a),
         None => first_auth(&st, &mut stream, &out).await,
@@ -95,7 +97,9 @@ pub async fn run(socket: WebSocket, st: AppState, auth: Option<(Principal, u64)>
     }
     out.close();
     // Let the writer deliver what is queued (the close frame last), but not forever.
-    let _ = tokio::time::timeout(grace.max(Duration::from_secs(1)), writer).await;
+    if tokio::time::timeout(linger, &mut writer).await.is_err() {
+        writer.abort();
+    }
 }
 
 /// Without a query token the first message must be `auth`, within the timeout.
@@ -170,11 +174,12 @@ impl Conn {
 
     fn on_tick(&mut self) -> Flow {
         let hb = self.st.cfg.ws.heartbeat;
-        if self.last_seen.elapsed() >= hb * 2 {
-            return Flow::Drop; // dead peer: nothing, not even a pong, for two intervals
-        }
+        // A peer that does not read cannot pong either: name it a slow consumer first.
         if self.out.stalled_for(self.st.cfg.ws.slow_consumer) {
             return Flow::Close(4009, "slow consumer: reconnect with your cursor");
+        }
+        if self.last_seen.elapsed() >= hb * 2 {
+            return Flow::Drop; // dead peer: nothing, not even a pong, for two intervals
         }
         self.out.push(Message::Ping(Default::default()));
         Flow::Continue
