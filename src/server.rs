@@ -67,18 +67,54 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
     })
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and lets in-flight
-/// requests finish.
+/// Serves until `shutdown` resolves; then stops accepting, lets in-flight
+/// requests and writes finish, closes WebSockets with 1012 and ends SSE
+/// streams, all within the grace period.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let tasks = state.tasks.clone();
+    let grace = state.grace;
     let app = crate::http::router(state);
-    axum::serve(
+    let signal = {
+        let token = token.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = token.cancelled() => {}
+            }
+            token.cancel();
+        }
+    };
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(signal);
+    let mut served = tokio::spawn(async move { server.await });
+    tokio::select! {
+        r = &mut served => {
+            // The listener failed before any shutdown was asked for.
+            token.cancel();
+            return r.map_err(std::io::Error::other)?;
+        }
+        _ = token.cancelled() => {}
+    }
+    tasks.close();
+    let finished = tokio::time::timeout(grace, async {
+        tasks.wait().await;
+        served.await
+    })
+    .await;
+    match finished {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => Err(std::io::Error::other(e)),
+        Err(_) => {
+            tracing::warn!("shutdown grace period over; closing the remaining connections");
+            Ok(())
+        }
+    }
 }

@@ -10,7 +10,10 @@ use common::{Backend, TestDb, token};
 use serde_json::{Value, json};
 use tidemark::engine::Role;
 
-both_stores!(kill_9_loses_no_acknowledged_write);
+both_stores!(
+    kill_9_loses_no_acknowledged_write,
+    sigterm_closes_sockets_with_1012_and_exits_0
+);
 
 struct Proc {
     child: Child,
@@ -138,4 +141,35 @@ async fn kill_9_loses_no_acknowledged_write(b: Backend) {
     assert_eq!(r["results"][0]["version"].as_u64(), Some(version), "{r}");
     p.child.kill().unwrap();
     let _ = p.child.wait();
+}
+
+async fn sigterm_closes_sockets_with_1012_and_exits_0(b: Backend) {
+    let db = TestDb::new(b).await;
+    let mut p = spawn_server(&db).await;
+    let t = token("alice", Role::User);
+    let mut ws = common::ws::Ws::open(&p.base, &t).await;
+    ws.hello("c", json!({"user:me": null})).await;
+    ws.recv().await;
+    let status = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let (code, _) = ws
+        .closed(Duration::from_secs(10))
+        .await
+        .expect("a close frame");
+    assert_eq!(code, 1012);
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(st) = p.child.try_wait().unwrap() {
+            assert!(st.success(), "exit status {st}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "did not exit within the grace period"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -31,32 +31,59 @@ async fn bad_frames_get_errors_and_the_connection_lives() {
     let cases: Vec<(Message, &str)> = vec![
         (Message::Text("{not json".into()), "bad_message"),
         (Message::Text("[1,2]".into()), "bad_message"),
-        (Message::Text(r#"{"type":"subscribe"}"#.into()), "unknown_type"),
-        (Message::Text(r#"{"type":"hello","protocol":1}"#.into()), "bad_message"),
-        (Message::Text(format!(r#"{{"type":"ping","nonce":"{}"}}"#, "x".repeat(2000)).into()), "too_large"),
+        (
+            Message::Text(r#"{"type":"subscribe"}"#.into()),
+            "unknown_type",
+        ),
+        (
+            Message::Text(r#"{"type":"hello","protocol":1}"#.into()),
+            "bad_message",
+        ),
+        (
+            Message::Text(format!(r#"{{"type":"ping","nonce":"{}"}}"#, "x".repeat(2000)).into()),
+            "too_large",
+        ),
         (Message::Binary(vec![1u8, 2, 3].into()), "bad_message"),
-        (Message::Text(r#"{"type":"mutate","mutation_id":1,"space":"user:me","ops":[]}"#.into()), "bad_message"),
+        (
+            Message::Text(r#"{"type":"mutate","mutation_id":1,"space":"user:me","ops":[]}"#.into()),
+            "bad_message",
+        ),
     ];
     for (i, (m, code)) in cases.into_iter().enumerate() {
         w.send_raw(m).await;
         let f = w.recv().await;
-        assert_eq!((f["type"].as_str(), f["code"].as_str()), (Some("error"), Some(code)), "case {i}: {f}");
+        assert_eq!(
+            (f["type"].as_str(), f["code"].as_str()),
+            (Some("error"), Some(code)),
+            "case {i}: {f}"
+        );
         w.roundtrip(i as u64).await;
     }
     // Invalid ops are rejected, not errors; the connection goes on.
     w.hello("c1", json!({})).await;
-    w.send(json!({"type": "mutate", "mutation_id": 1, "space": "user:me",
-        "ops": [{"op": "put", "collection": "BAD NAME", "id": "x", "value": 1}]}))
-        .await;
+    w.send(
+        json!({"type": "mutate", "mutation_id": 1, "space": "user:me",
+        "ops": [{"op": "put", "collection": "BAD NAME", "id": "x", "value": 1}]}),
+    )
+    .await;
     let f = w.recv().await;
-    assert_eq!((f["type"].as_str(), f["code"].as_str()), (Some("reject"), Some("invalid")), "{f}");
-    w.send(json!({"type": "mutate", "mutation_id": 2, "space": "user:me",
-        "ops": [{"op": "put", "collection": "ok", "id": "x", "value": 1}]}))
-        .await;
+    assert_eq!(
+        (f["type"].as_str(), f["code"].as_str()),
+        (Some("reject"), Some("invalid")),
+        "{f}"
+    );
+    w.send(
+        json!({"type": "mutate", "mutation_id": 2, "space": "user:me",
+        "ops": [{"op": "put", "collection": "ok", "id": "x", "value": 1}]}),
+    )
+    .await;
     assert_eq!(w.recv().await["type"], "ack");
     // The other connection was unaffected and saw the good write.
     let f = bystander.recv().await;
-    assert_eq!((f["type"].as_str(), f["version"].as_u64()), (Some("event"), Some(1)));
+    assert_eq!(
+        (f["type"].as_str(), f["version"].as_u64()),
+        (Some("event"), Some(1))
+    );
 }
 
 #[tokio::test]
@@ -69,7 +96,10 @@ async fn sustained_abuse_closes_with_4008() {
             break;
         }
     }
-    let (code, reason) = w.closed(Duration::from_secs(5)).await.expect("a close frame");
+    let (code, reason) = w
+        .closed(Duration::from_secs(5))
+        .await
+        .expect("a close frame");
     assert_eq!(code, 4008, "{reason}");
     // Others are fine.
     let mut ok = Ws::open(&s.base, &t).await;
@@ -95,7 +125,10 @@ async fn message_flood_is_rate_limited() {
             limited += 1;
         }
     }
-    assert!(limited >= 20, "a burst beyond the rate is refused ({limited} refused)");
+    assert!(
+        limited >= 20,
+        "a burst beyond the rate is refused ({limited} refused)"
+    );
 }
 
 #[tokio::test]
@@ -115,7 +148,10 @@ async fn too_many_connections_for_one_user_are_refused() {
 #[tokio::test]
 async fn query_token_is_checked_before_the_upgrade() {
     let (_db, s) = start(|_| {}).await;
-    let err = connect(&s.base, Some("not-a-token")).await.err().expect("refused");
+    let err = connect(&s.base, Some("not-a-token"))
+        .await
+        .err()
+        .expect("refused");
     match err {
         tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 401),
         e => panic!("expected HTTP 401, got {e}"),
@@ -127,7 +163,8 @@ async fn auth_message_flow() {
     let (_db, s) = start(|a| a.ws_auth_timeout_ms = 300).await;
     // A valid first auth message opens the session.
     let mut w = connect(&s.base, None).await.unwrap();
-    w.send(json!({"type": "auth", "token": s.token("alice")})).await;
+    w.send(json!({"type": "auth", "token": s.token("alice")}))
+        .await;
     assert_eq!(w.recv().await["type"], "welcome");
     w.hello("c", json!({"user:me": null})).await;
     assert_eq!(w.recv().await["space"], "user:alice");
@@ -147,12 +184,19 @@ async fn expired_token_closes_4001_unless_refreshed() {
     let short = auth.mint("alice", Role::User, 2).unwrap().0;
     let mut stale = Ws::open(&s.base, &short).await;
     let mut fresh = Ws::open(&s.base, &short).await;
-    fresh.send(json!({"type": "auth", "token": token("alice", Role::User)})).await;
-    let (code, reason) = stale.closed(Duration::from_secs(6)).await.expect("close frame");
+    fresh
+        .send(json!({"type": "auth", "token": token("alice", Role::User)}))
+        .await;
+    let (code, reason) = stale
+        .closed(Duration::from_secs(6))
+        .await
+        .expect("close frame");
     assert_eq!((code, reason.as_str()), (4001, "token expired"));
     fresh.roundtrip(7).await;
     // A refresh for another user is refused.
-    fresh.send(json!({"type": "auth", "token": token("bob", Role::User)})).await;
+    fresh
+        .send(json!({"type": "auth", "token": token("bob", Role::User)}))
+        .await;
     assert_eq!(fresh.closed(Duration::from_secs(5)).await.unwrap().0, 4001);
 }
 
@@ -160,13 +204,23 @@ async fn expired_token_closes_4001_unless_refreshed() {
 async fn forbidden_subscription_errors_and_others_go_on() {
     let (_db, s) = start(|_| {}).await;
     let mut w = Ws::open(&s.base, &s.token("alice")).await;
-    w.hello("c", json!({"user:bob": null, "catalog": null, "user:me": null})).await;
+    w.hello(
+        "c",
+        json!({"user:bob": null, "catalog": null, "user:me": null}),
+    )
+    .await;
     let mut got = vec![];
     for _ in 0..3 {
         got.push(w.recv().await);
     }
-    let err = got.iter().find(|f| f["type"] == "error").expect("an error frame");
-    assert_eq!((err["code"].as_str(), err["space"].as_str()), (Some("forbidden"), Some("user:bob")));
+    let err = got
+        .iter()
+        .find(|f| f["type"] == "error")
+        .expect("an error frame");
+    assert_eq!(
+        (err["code"].as_str(), err["space"].as_str()),
+        (Some("forbidden"), Some("user:bob"))
+    );
     assert_eq!(got.iter().filter(|f| f["type"] == "snapshot").count(), 2);
 }
 
@@ -180,7 +234,9 @@ async fn heartbeat_pings_and_drops_dead_peers() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
 
     while pings < 3 && tokio::time::Instant::now() < deadline {
-        if let Ok(Some(Ok(Message::Ping(_)))) = tokio::time::timeout(Duration::from_millis(500), live.ws.next()).await {
+        if let Ok(Some(Ok(Message::Ping(_)))) =
+            tokio::time::timeout(Duration::from_millis(500), live.ws.next()).await
+        {
             pings += 1;
         }
     }
@@ -227,7 +283,10 @@ async fn a_client_that_stops_reading_is_closed_with_4009() {
         assert_eq!(writer.recv().await["type"], "ack");
     }
     // Reading again: what was queued, then the close.
-    let (code, _) = stuck.closed(Duration::from_secs(20)).await.expect("a close frame");
+    let (code, _) = stuck
+        .closed(Duration::from_secs(20))
+        .await
+        .expect("a close frame");
     assert_eq!(code, 4009);
     // It resumes with its cursor.
     writer.roundtrip(1).await;
@@ -265,11 +324,17 @@ async fn a_slow_reader_is_caught_up_in_band() {
         }
         rep.apply(&f); // panics on any gap or duplicate
     }
-    assert!(batches >= 1, "the lagging reader was caught up with events or a snapshot");
+    assert!(
+        batches >= 1,
+        "the lagging reader was caught up with events or a snapshot"
+    );
     let (_, state) = s.get(&t, "/v1/spaces/user:me/state").await;
     assert_eq!(rep.docs.len(), state["docs"].as_array().unwrap().len());
     for d in state["docs"].as_array().unwrap() {
-        let k = (d["collection"].as_str().unwrap().to_string(), d["id"].as_str().unwrap().to_string());
+        let k = (
+            d["collection"].as_str().unwrap().to_string(),
+            d["id"].as_str().unwrap().to_string(),
+        );
         assert_eq!(rep.docs[&k], d["value"]);
     }
 }

@@ -318,7 +318,8 @@ export function applyEvent(state, ev) {
  * `answer.kind` in POST /v1/sync and `answer.type` in frames) to a space state,
  * in place, as docs/protocol.md says:
  *  - snapshot: replaces everything (also on an epoch change); a snapshot of
- *    the same epoch older than what is held is a late answer and is ignored;
+ *    the same epoch older than what is held is a late answer and is ignored,
+ *    unless `force` (the client asked from a null cursor);
  *  - events: applied in order, duplicates dropped by version; a hole
  *    (`from` past the held version, a missing version, `to` not reached) or
  *    another epoch is a gap;
@@ -328,11 +329,11 @@ export function applyEvent(state, ev) {
  * (resubscribe; with `reset`, from a null cursor); `changed` lists the docKeys
  * that may differ; `events` the events applied.
  */
-export function applyCatchUp(state, answer) {
+export function applyCatchUp(state, answer, { force = false } = {}) {
   const kind = answer.kind || answer.type;
   const out = (status, extra = {}) => ({ status, changed: [], events: [], epochChanged: false, reset: false, ...extra });
   if (kind === 'snapshot') {
-    if (state.epoch === answer.epoch && answer.version < state.version) return out('stale');
+    if (!force && state.epoch === answer.epoch && answer.version < state.version) return out('stale');
     const changed = new Set(state.docs.keys());
     const docs = new Map();
     for (const d of answer.docs || []) {
@@ -683,22 +684,32 @@ class Space {
     this._handlers.delete(fn);
   }
 
+  /** Replaces a document. `{ifVersion}`: only if it is at that version (0: absent); `{debounceMs}`: fold quick successive writes. */
   put(collection, id, value, opts = {}) {
-    const op = { op: 'put', collection, id, value: clone(value) };
-    if (opts.ifVersion !== undefined) op.if_version = opts.ifVersion;
-    return this._client._mutate(this, op, opts);
+    return this._write('put', collection, id, value, opts);
   }
 
+  /** RFC 7396 merge patch onto the document (`{}` when absent). `{debounceMs}` folds quick successive patches into one mutation. */
   patch(collection, id, mergePatchValue, opts = {}) {
-    const op = { op: 'patch', collection, id, value: clone(mergePatchValue) };
-    if (opts.ifVersion !== undefined) op.if_version = opts.ifVersion;
-    return this._client._mutate(this, op, opts);
+    return this._write('patch', collection, id, mergePatchValue, opts);
   }
 
+  /** Deletes a document. `{ifVersion}` as for put. */
   delete(collection, id, opts = {}) {
-    const op = { op: 'delete', collection, id };
-    if (opts.ifVersion !== undefined) op.if_version = opts.ifVersion;
-    return this._client._mutate(this, op, {});
+    return this._write('delete', collection, id, undefined, { ifVersion: opts && opts.ifVersion });
+  }
+
+  _write(kind, collection, id, value, opts) {
+    const o = opts || {};
+    let op;
+    try {
+      op = { op: kind, collection, id };
+      if (kind !== 'delete') op.value = clone(value);
+    } catch (e) {
+      return Promise.reject(new TidemarkError('invalid', `value must be JSON: ${e.message}`));
+    }
+    if (o.ifVersion !== undefined) op.if_version = o.ifVersion;
+    return this._client._mutate(this, op, o);
   }
 
   _emit(ev) {
@@ -891,7 +902,6 @@ export class TidemarkClient {
     this._forcing++;
     this._updateStatus();
     try {
-      await this._whenStarted();
       const conn = this._ws;
       if (this._mode === 'websocket' && conn && conn.welcomed) {
         for (const s of this._spaces.values()) s._synced = false;
@@ -978,10 +988,13 @@ export class TidemarkClient {
   }
 
   async _start() {
-    if (this._closed || this._started) return;
+    if (this._closed || this._started || this._starting) return;
+    this._starting = true;
     try {
       const token = await this._token(false);
       if (this._closed) return;
+      this._fatal = null;
+      this.error = null;
       if (!this._prefix) this._setUser(decodeJwt(token));
       this._openChannel();
       await this._acquireMain();
@@ -992,18 +1005,13 @@ export class TidemarkClient {
       this._timer('lease', this._opt.leaseRenewMs, () => this._leaseTick());
       this._scanOrphans();
       this._connect();
-      for (const w of this._startWaiters || []) w();
-      this._startWaiters = [];
       this._pump();
     } catch (e) {
       this._setFatal(e);
       this._timer('start', this._backoff(this._startAttempts++), () => this._start());
+    } finally {
+      this._starting = false;
     }
-  }
-
-  _whenStarted() {
-    if (this._started) return Promise.resolve();
-    return new Promise((resolve) => (this._startWaiters = [...(this._startWaiters || []), resolve]));
   }
 
   _resolveName(name) {
@@ -1251,7 +1259,9 @@ export class TidemarkClient {
     const fixed = this._opt.clientId;
     if (fixed) {
       if (!(await this._lock(fixed))) console.warn(`tidemark: client id ${fixed} is in use by another tab`);
-      return this._newSlot(fixed, true);
+      const slot = this._newSlot(fixed, true);
+      slot.fixed = true;
+      return slot;
     }
     const ids = this._clientIds();
     const withQueue = ids.filter((c) => this._storedQueue(c).entries.length > 0);
@@ -1288,7 +1298,7 @@ export class TidemarkClient {
     for (const [cid, slot] of [...this._slots]) {
       if (this._lockReleases.has(cid)) continue;
       const cur = this._read(this._key('lease', cid));
-      if (cur && cur.tab !== this._tabId && cur.exp > this._now()) {
+      if (!slot.fixed && cur && cur.tab !== this._tabId && cur.exp > this._now()) {
         this._loseSlot(slot); // another tab took it (this one was asleep too long)
         continue;
       }
@@ -1307,6 +1317,7 @@ export class TidemarkClient {
       this._main = null;
       this.clientId = null;
       this._acquireMain().then(() => {
+        this._moveEarly();
         if (this._ws) this._dropWs(this._ws, 4000, 'client id changed');
         this._pump();
       });
@@ -1411,11 +1422,12 @@ export class TidemarkClient {
       if (at !== null && at > now) wake = wake === null ? at : Math.min(wake, at);
       if (!ready.length) continue;
       if (slot !== this._main) {
-        this._flushSlot(slot);
+        if (!this._timers.has(`flush:${slot.cid}`)) this._flushSlot(slot);
         continue;
       }
       if (this._mode !== 'websocket') {
-        this._requestSync({ mutations: true }).catch(() => {});
+        // Fallbacks write over POST /v1/sync; after a failure, its retry timer sends.
+        if (!this._timers.has('sync-retry')) this._requestSync({ mutations: true }).catch(() => {});
         continue;
       }
       const conn = this._ws;
@@ -1428,7 +1440,7 @@ export class TidemarkClient {
         const frame = JSON.stringify({ type: 'mutate', mutation_id: e.mutationId, space: e.space, ops: e.ops });
         if (slot.forceHttp || utf8Length(frame) > maxFrame) {
           // Too big for a frame: once the socket has nothing in flight, send over HTTP.
-          if (slot.sentOnConn.size === 0) this._flushSlot(slot);
+          if (slot.sentOnConn.size === 0 && !this._timers.has(`flush:${slot.cid}`)) this._flushSlot(slot);
           break;
         }
         if (!this._wsSendRaw(conn, frame)) break;
@@ -1447,6 +1459,7 @@ export class TidemarkClient {
   /** Sends one slot's ready mutations over POST /v1/sync (one request in flight per slot). */
   async _flushSlot(slot) {
     if (slot.httpBusy || !this._env.fetch) return;
+    this._clearTimer(`flush:${slot.cid}`);
     slot.httpBusy = true;
     try {
       const withCursors = this._mode !== 'websocket' && slot === this._main;
@@ -1537,6 +1550,7 @@ export class TidemarkClient {
       if (space) this._afterServerChange(space, new Set(), 'server');
       this._releaseIfDone(slot);
       this._updateStatus();
+      if (slot) this._pump();
       return;
     }
     // reject
@@ -1663,7 +1677,7 @@ export class TidemarkClient {
    */
   _applyAnswer(space, msg, via) {
     if (space._data.epoch === null && msg.type === 'event') return; // no first answer yet: it will include this
-    const res = applyCatchUp(space._data, msg);
+    const res = applyCatchUp(space._data, msg, { force: space._forceSnapshot && via !== 'tab' });
     if (res.status === 'gap') {
       if (via !== 'tab') this._resync(space, res.reset);
       // applied part (if any) still counts below
@@ -1672,7 +1686,7 @@ export class TidemarkClient {
       space._synced = true;
       space._resyncs = 0;
       space.error = null;
-      if ((msg.kind || msg.type) === 'snapshot' || res.status !== 'stale') space._forceSnapshot = false;
+      if ((msg.kind || msg.type) === 'snapshot') space._forceSnapshot = false;
       this._touch(space);
     }
     if (res.status === 'applied' || res.events.length) {
@@ -1902,10 +1916,9 @@ export class TidemarkClient {
     }
     const conn = { ws, welcomed: false, welcomedAt: null, nonce: 0, lastRx: this._now(), limits: null };
     this._ws = conn;
-    ws.onopen = () => {
-      if (this._ws !== conn) return;
-      this._sendHello(conn, [...this._spaces.values()]);
-    };
+    // hello goes out on `welcome` (sent once the upgrade is authenticated), so
+    // spaces opened while connecting are included.
+    ws.onopen = () => {};
     ws.onmessage = (ev) => this._onWsMessage(conn, ev.data);
     ws.onclose = (ev) => this._onWsClose(conn, ev ? ev.code : 1006, ev ? ev.reason : '');
     ws.onerror = () => {}; // a close follows
@@ -1957,6 +1970,11 @@ export class TidemarkClient {
         this.error = null;
         if (this._main) this._main.sentOnConn.clear();
         if (this._mode !== 'websocket') this._switchTo('websocket');
+        if (!this._main) {
+          this._dropWs(conn, 4000, 'no client id');
+          break;
+        }
+        this._sendHello(conn, [...this._spaces.values()]);
         this._timer('ping', this._opt.pingIntervalMs, () => this._ping(conn));
         this._pump();
         break;
@@ -2255,6 +2273,7 @@ export class TidemarkClient {
       this._syncAgain = true;
       return this._syncP;
     }
+    this._clearTimer('sync-retry');
     this._syncP = (async () => {
       try {
         for (let round = 0; round < 10; round++) {
@@ -2468,8 +2487,8 @@ export class TidemarkClient {
 
   _updateStatus() {
     const now = this._now();
+    if (this._isLive() && this._allSynced() && !this._closed) this._everSynced = true;
     const status = this._computeStatus(now);
-    if (status === 'synced') this._everSynced = true;
     if (this._isLive() && this._allSynced() && !this._closed) {
       for (const w of this._syncWaiters.splice(0)) w.resolve();
     }
