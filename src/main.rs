@@ -17,6 +17,11 @@ enum Cmd {
     Serve,
     /// Create or upgrade the database schema and exit.
     Migrate,
+    /// Write the JSON Schemas of every wire message into DIR.
+    Schema {
+        #[arg(default_value = "proto-schema")]
+        dir: std::path::PathBuf,
+    },
     /// Print a signed token (needs TIDEMARK_JWT_SECRET).
     Token {
         #[arg(long)]
@@ -67,6 +72,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("migrated {}", redact_url(&cli.serve.database_url));
+            Ok(())
+        }
+        Cmd::Schema { dir } => {
+            let n = tidemark::protocol::schema::write_all(&dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+            println!("wrote {n} schemas to {}", dir.display());
             Ok(())
         }
         Cmd::Token {

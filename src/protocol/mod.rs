@@ -1,6 +1,7 @@
 //! Wire types shared by every transport (design.md §10). Serde shapes here are
 //! what clients rely on; `proto-schema/` is generated from them.
 
+pub mod schema;
 mod wire;
 mod ws;
 

@@ -1,0 +1,571 @@
+// TidemarkClient against the in-memory FakeServer, with a manual clock: the
+// whole client (queue, rebase, transports, cache, tabs) without a browser.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { TidemarkClient, MemoryStorage } from '../tidemark.js';
+import { FakeClock, FakeServer, channelHub, makeToken, settle } from './helpers.mjs';
+
+const URL_ = 'http://tidemark.test';
+
+function setup({ transports, eventSource = false, sub = 'alice' } = {}) {
+  const clock = new FakeClock();
+  const server = new FakeServer(clock);
+  const storage = new MemoryStorage();
+  const BroadcastChannel = channelHub();
+  const random = () => 0.5;
+  const clients = [];
+  const make = (opts = {}) => {
+    const c = new TidemarkClient({
+      url: URL_,
+      token: makeToken(sub),
+      storage,
+      transports,
+      ...opts,
+      env: {
+        now: clock.now,
+        setTimeout: clock.setTimeout,
+        clearTimeout: clock.clearTimeout,
+        random,
+        WebSocket: server.WebSocket,
+        EventSource: eventSource ? server.EventSource : undefined,
+        fetch: server.fetch,
+        BroadcastChannel,
+        locks: undefined,
+        window: undefined,
+        ...(opts.env || {}),
+      },
+    });
+    clients.push(c);
+    return c;
+  };
+  const done = () => clients.forEach((c) => c.close());
+  return { clock, server, storage, make, done };
+}
+
+const ui = (space) => space.get('settings', 'ui');
+
+test('first sync: connecting -> synced, snapshot shown, status events', async () => {
+  const { clock, server, make, done } = setup();
+  server.write('alice', 'user:alice', [{ op: 'put', collection: 'settings', id: 'ui', value: { theme: 'dark' } }]);
+  const client = make();
+  const statuses = [];
+  client.on('status', (s) => statuses.push(s));
+  const me = client.space('user:me');
+  assert.equal(me.name, 'user:alice', 'user:me resolves through the token sub');
+  assert.equal(client.status, 'connecting');
+  await clock.advance(10);
+  assert.equal(client.status, 'synced');
+  assert.equal(client.transport, 'websocket');
+  assert.deepEqual(ui(me), { theme: 'dark' });
+  assert.equal(client.lastSyncedRelative(), 'just now');
+  assert.ok(statuses.includes('synced'));
+  assert.equal(server.hellos[0].protocol, 1);
+  assert.deepEqual(server.hellos[0].subscribe, { 'user:alice': null });
+  done();
+});
+
+test('optimistic write shows at once, resolves on ack, converges with the server', async () => {
+  const { clock, server, make, done } = setup();
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  const changes = [];
+  me.on('change', (e) => changes.push(e));
+  const p = me.put('settings', 'ui', { theme: 'light' });
+  assert.deepEqual(ui(me), { theme: 'light' }, 'applied before any network');
+  assert.equal(me.doc('settings', 'ui').pending, true);
+  assert.equal(changes[0].source, 'local');
+  assert.equal(client.status, 'syncing');
+  const ack = await p;
+  assert.deepEqual(ack, { version: 1, noop: false, mutationId: 1 });
+  await settle();
+  assert.equal(me.doc('settings', 'ui').pending, undefined);
+  assert.equal(me.version, 1);
+  assert.deepEqual(server.space('user:alice').docs.get('settings/ui').value, { theme: 'light' });
+  assert.equal(client.status, 'synced');
+  done();
+});
+
+test('reject rolls back and re-applies the still-pending writes on the server state', async () => {
+  const { clock, server, make, done } = setup();
+  server.write('alice', 'user:alice', [{ op: 'put', collection: 'settings', id: 'ui', value: { theme: 'dark', lang: 'fr' } }]);
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  // hold the server's replies so the later write is still pending at the reject
+  server.silent = true;
+  const bad = me.put('settings', 'ui', { theme: 'neon' }, { ifVersion: 0 }); // conflicts: the doc is at 1
+  const good = me.patch('settings', 'ui', { density: 'compact' });
+  assert.deepEqual(ui(me), { theme: 'neon', density: 'compact' });
+  await settle();
+  server.silent = false;
+  // replay the two mutate frames (the server processed nothing while silent)
+  const frames = server.frames.filter((f) => f.type === 'mutate');
+  const conn = [...server.conns][0];
+  const rollbacks = [];
+  me.on('change', (e) => e.source === 'rollback' && rollbacks.push({ view: ui(me), pending: me.doc('settings', 'ui').pending }));
+  server.onFrame(conn, frames[0]);
+  await assert.rejects(bad, (e) => e.code === 'conflict' && e.current.version === 1 && /version 1/.test(e.message));
+  assert.deepEqual(rollbacks[0], { view: { theme: 'dark', lang: 'fr', density: 'compact' }, pending: true }, 'rebased: server value + the pending patch');
+  server.onFrame(conn, frames[1]);
+  await good;
+  await settle();
+  assert.deepEqual(ui(me), { theme: 'dark', lang: 'fr', density: 'compact' });
+  assert.equal(me.doc('settings', 'ui').pending, undefined);
+  assert.equal(client.pendingCount, 0);
+  done();
+});
+
+test('rapid toggles are sent in order with increasing mutation ids', async () => {
+  const { clock, server, make, done } = setup();
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  const ps = [];
+  for (let i = 0; i < 6; i++) ps.push(me.patch('model_preferences', 'openai', { enabled: i % 2 === 0 }));
+  ps.push(me.patch('model_preferences', 'openai', { models: ['gpt-4'] }));
+  await Promise.all(ps);
+  await settle();
+  assert.deepEqual(server.applied.map((a) => a.mutation_id), [1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(me.get('model_preferences', 'openai'), { enabled: false, models: ['gpt-4'] });
+  assert.equal(me.version, 7, 'every toggle flips the value: one version each');
+  done();
+});
+
+test('debounceMs coalesces quick patches of one document into one mutation', async () => {
+  const { clock, server, make, done } = setup();
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  const typed = ['A', 'Al', 'Ali', 'Alic', 'Alice'];
+  const ps = [];
+  for (const name of typed) {
+    ps.push(me.patch('settings', 'profile', { name }, { debounceMs: 1500 }));
+    await clock.advance(200);
+  }
+  assert.equal(me.get('settings', 'profile').name, 'Alice', 'each keystroke shows at once');
+  assert.equal(server.applied.length, 0, 'nothing sent while typing');
+  await clock.advance(1300);
+  await Promise.all(ps);
+  assert.equal(server.applied.length, 1);
+  assert.deepEqual(server.applied[0].ops, [{ op: 'patch', collection: 'settings', id: 'profile', value: { name: 'Alice' } }]);
+  done();
+});
+
+test('offline: writes queue, persist, and flush in order on reconnect; nothing doubled', async () => {
+  const { clock, server, storage, make, done } = setup();
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  server.wsUp = false;
+  server.httpUp = false;
+  server.closeAll(1006);
+  await settle();
+  assert.equal(client.status, 'disconnected');
+  const ps = [me.patch('settings', 'ui', { theme: 'dark' }), me.put('settings', 'lang', { v: 'de' }), me.patch('settings', 'ui', { size: 2 })];
+  assert.deepEqual(ui(me), { theme: 'dark', size: 2 });
+  const key = [...storage.map.keys()].find((k) => k.includes(':q:'));
+  assert.equal(JSON.parse(storage.getItem(key)).entries.length, 3, 'queue persisted');
+  await clock.advance(5000);
+  server.wsUp = true;
+  server.httpUp = true;
+  await clock.advance(30_000);
+  await Promise.all(ps);
+  await settle();
+  assert.deepEqual(server.applied.map((a) => a.mutation_id), [1, 2, 3]);
+  assert.deepEqual(server.space('user:alice').docs.get('settings/ui').value, { theme: 'dark', size: 2 });
+  assert.equal(client.status, 'synced');
+  assert.equal(storage.getItem(key), null, 'queue emptied');
+  done();
+});
+
+test('reload: cached state at once, resume from the cursor', async () => {
+  const { clock, server, make, done } = setup();
+  server.write('alice', 'user:alice', [{ op: 'put', collection: 'settings', id: 'ui', value: { theme: 'dark' } }]);
+  const a = make();
+  a.space('user:me');
+  await clock.advance(200);
+  a.close();
+  server.write('alice', 'user:alice', [{ op: 'patch', collection: 'settings', id: 'ui', value: { lang: 'en' } }]);
+  server.wsUp = false;
+  server.httpUp = false;
+  const b = make();
+  const me = b.space('user:me');
+  assert.deepEqual(ui(me), { theme: 'dark' }, 'cached state before any network');
+  assert.equal(me.version, 1);
+  assert.equal(b.lastSyncedRelative(), 'just now');
+  server.wsUp = true;
+  server.httpUp = true;
+  await clock.advance(3000);
+  const hello = server.hellos[server.hellos.length - 1];
+  assert.deepEqual(hello.subscribe['user:alice'], { epoch: 'E1', version: 1 }, 'resumes from the cached cursor');
+  assert.deepEqual(ui(me), { theme: 'dark', lang: 'en' }, 'caught up with events');
+  done();
+});
+
+test('reload while offline shows cached state plus the persisted pending writes', async () => {
+  const { clock, server, make, done } = setup();
+  const a = make();
+  const meA = a.space('user:me');
+  await clock.advance(10);
+  await meA.put('settings', 'ui', { theme: 'dark' });
+  await settle();
+  server.wsUp = false;
+  server.httpUp = false;
+  server.closeAll(1006);
+  await settle();
+  meA.patch('settings', 'ui', { lang: 'it' }).catch(() => {});
+  a.close();
+  const b = make();
+  const meB = b.space('user:me');
+  assert.deepEqual(ui(meB), { theme: 'dark', lang: 'it' });
+  assert.equal(meB.doc('settings', 'ui').pending, true);
+  done();
+});
+
+test("a closed tab's queue is sent by the next tab of the user", async () => {
+  const { clock, server, make, done } = setup();
+  server.wsUp = false;
+  server.httpUp = false;
+  const a = make();
+  const meA = a.space('user:me');
+  await clock.advance(10);
+  meA.patch('settings', 'ui', { theme: 'dark' }).catch(() => {});
+  meA.patch('settings', 'ui', { lang: 'en' }).catch(() => {});
+  const cidA = a.clientId;
+  a.close();
+  server.wsUp = true;
+  server.httpUp = true;
+  const b = make();
+  const meB = b.space('user:me');
+  assert.deepEqual(ui(meB), { theme: 'dark', lang: 'en' }, 'shown before it is sent');
+  await clock.advance(50);
+  assert.equal(b.clientId, cidA, "the free client id with a queue is taken over");
+  assert.deepEqual(server.applied.map((x) => [x.client_id, x.mutation_id]), [[cidA, 1], [cidA, 2]]);
+  assert.deepEqual(server.space('user:alice').docs.get('settings/ui').value, { theme: 'dark', lang: 'en' });
+  done();
+});
+
+test('a running tab adopts the queue of a tab that closes, and sends it over POST /v1/sync', async () => {
+  const { clock, server, make, done } = setup();
+  const b = make();
+  b.space('user:me');
+  await clock.advance(10);
+  server.wsUp = false;
+  // tab A cannot reach the server, writes, and closes
+  const a = make({ env: { WebSocket: undefined, fetch: async () => { throw new TypeError('offline'); } } });
+  const meA = a.space('user:me');
+  await clock.advance(10);
+  assert.notEqual(a.clientId, b.clientId);
+  meA.put('settings', 'ui', { theme: 'from-a' }).catch(() => {});
+  await settle();
+  const cidA = a.clientId;
+  a.close();
+  await clock.advance(100);
+  const viaSync = server.requests.filter((r) => r.path === '/v1/sync' && r.body.mutations.length);
+  assert.equal(viaSync.length, 1);
+  assert.equal(viaSync[0].body.mutations[0].client_id, cidA);
+  assert.deepEqual(server.applied.map((x) => [x.client_id, x.mutation_id]), [[cidA, 1]]);
+  assert.deepEqual(b.space('user:me').get('settings', 'ui'), { theme: 'from-a' });
+  done();
+});
+
+test('two tabs: an optimistic change reaches the other tab over BroadcastChannel while the server is unreachable', async () => {
+  const { clock, server, make, done } = setup();
+  const a = make();
+  const b = make();
+  const meA = a.space('user:me');
+  const meB = b.space('user:me');
+  await clock.advance(10);
+  server.wsUp = false;
+  server.httpUp = false;
+  server.closeAll(1006);
+  await settle();
+  meA.patch('settings', 'ui', { theme: 'dark' }).catch(() => {});
+  await settle();
+  assert.deepEqual(ui(meB), { theme: 'dark' });
+  assert.equal(meB.doc('settings', 'ui').pending, true);
+  server.wsUp = true;
+  server.httpUp = true;
+  await clock.advance(30_000);
+  assert.deepEqual(ui(meB), { theme: 'dark' });
+  assert.equal(meB.doc('settings', 'ui').pending, undefined, 'now server state');
+  assert.equal(server.applied.length, 1, 'sent once, by the tab that wrote it');
+  done();
+});
+
+test('two tabs converge on server changes from either', async () => {
+  const { clock, make, done } = setup();
+  const a = make();
+  const b = make();
+  const meA = a.space('user:me');
+  const meB = b.space('user:me');
+  await clock.advance(10);
+  await meA.patch('settings', 'ui', { theme: 'dark' });
+  await meB.patch('settings', 'ui', { lang: 'pt' });
+  await settle();
+  assert.deepEqual(ui(meA), { theme: 'dark', lang: 'pt' });
+  assert.deepEqual(ui(meB), { theme: 'dark', lang: 'pt' });
+  assert.equal(meA.version, meB.version);
+  done();
+});
+
+test('WebSocket down: backoff, then poll fallback; writes via POST /v1/sync; remote changes via long-poll', async () => {
+  const { clock, server, make, done } = setup();
+  server.wsUp = false;
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  assert.equal(client.transport, 'websocket');
+  await clock.advance(6000); // three failed attempts (0.5 s, 1 s, 2 s with random = 0.5)
+  assert.equal(client.transport, 'poll');
+  assert.equal(client.status, 'synced');
+  await me.put('settings', 'ui', { theme: 'dark' });
+  assert.ok(server.requests.some((r) => r.path === '/v1/sync' && r.body.mutations.length === 1));
+  server.write('alice', 'user:alice', [{ op: 'patch', collection: 'settings', id: 'ui', value: { lang: 'nl' } }]);
+  await settle();
+  assert.deepEqual(ui(me), { theme: 'dark', lang: 'nl' }, 'the long-poll woke and synced');
+  // WebSocket comes back: the background retry takes over
+  server.wsUp = true;
+  await clock.advance(31_000);
+  assert.equal(client.transport, 'websocket');
+  assert.equal(client.status, 'synced');
+  done();
+});
+
+test('SSE fallback: stream answers and live events; writes over POST /v1/sync', async () => {
+  const { clock, server, make, done } = setup({ eventSource: true });
+  server.wsUp = false;
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(6000);
+  assert.equal(client.transport, 'sse');
+  assert.equal(client.status, 'synced');
+  server.write('alice', 'user:alice', [{ op: 'put', collection: 'settings', id: 'ui', value: { theme: 'dark' } }]);
+  await settle();
+  assert.deepEqual(ui(me), { theme: 'dark' });
+  await me.patch('settings', 'ui', { lang: 'sv' });
+  await settle();
+  assert.deepEqual(ui(me), { theme: 'dark', lang: 'sv' });
+  assert.equal(me.version, 2);
+  // the stream dies: it is reopened from the cursor
+  server.closeAll();
+  await clock.advance(3000);
+  const sse = [...server.streams][0];
+  assert.ok(sse && sse.es.url.includes('cursor=E1%3A2'), 'reopened with EPOCH:VERSION');
+  done();
+});
+
+test('transports option: poll only', async () => {
+  const { clock, server, make, done } = setup({ transports: ['poll'] });
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  assert.equal(client.transport, 'poll');
+  assert.equal(client.status, 'synced');
+  assert.equal(server.wsAttempts, 0);
+  await me.put('settings', 'ui', { a: 1 });
+  assert.equal(server.applied.length, 1);
+  done();
+});
+
+test('server restart (1012): reconnect with the cursor and catch up', async () => {
+  const { clock, server, make, done } = setup();
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  await me.put('settings', 'ui', { theme: 'dark' });
+  await settle(); // the event follows the ack
+  server.closeAll(1012);
+  server.write('alice', 'user:alice', [{ op: 'patch', collection: 'settings', id: 'ui', value: { lang: 'ja' } }]);
+  await settle();
+  assert.equal(client.status, 'disconnected');
+  await clock.advance(1000);
+  assert.equal(client.status, 'synced');
+  assert.deepEqual(server.hellos[server.hellos.length - 1].subscribe['user:alice'], { epoch: 'E1', version: 1 });
+  assert.deepEqual(ui(me), { theme: 'dark', lang: 'ja' });
+  done();
+});
+
+test('missing pongs: the connection is treated as dead and replaced', async () => {
+  const { clock, server, make, done } = setup();
+  const client = make();
+  client.space('user:me');
+  await clock.advance(10);
+  const before = server.wsAttempts;
+  server.silent = true;
+  await clock.advance(20_000 + 10_000 + 10);
+  assert.notEqual(client.status, 'synced');
+  server.silent = false;
+  await clock.advance(2000);
+  assert.ok(server.wsAttempts > before);
+  assert.equal(client.status, 'synced');
+  done();
+});
+
+test('a gap in live events resubscribes from the cursor', async () => {
+  const { clock, server, make, done } = setup();
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  const conn = [...server.conns][0];
+  // the server "loses" event 1: the client sees 2 first
+  server.mutate('alice', null, { mutation_id: 0, space: 'user:alice', ops: [{ op: 'put', collection: 'settings', id: 'a', value: 1 }] });
+  server.mutate('alice', null, { mutation_id: 0, space: 'user:alice', ops: [{ op: 'put', collection: 'settings', id: 'b', value: 2 }] });
+  const log = server.space('user:alice').log;
+  server.toWs(conn, { type: 'event', ...log[1] });
+  await settle();
+  const hello = server.hellos[server.hellos.length - 1];
+  assert.equal(server.hellos.length, 2);
+  assert.deepEqual(hello.subscribe, { 'user:alice': { epoch: 'E1', version: 0 } });
+  assert.deepEqual([me.get('settings', 'a'), me.get('settings', 'b')], [1, 2]);
+  done();
+});
+
+test('epoch change: the new snapshot replaces state; acknowledged writes of the old history go', async () => {
+  const { clock, server, make, done } = setup();
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  await me.put('settings', 'ui', { theme: 'dark' });
+  await settle();
+  const s = server.space('user:alice');
+  s.docs.clear();
+  s.version = 0;
+  server.resetEpoch('user:alice', 'E2');
+  await settle();
+  assert.equal(me.epoch, 'E2');
+  assert.equal(ui(me), undefined);
+  done();
+});
+
+test('4001: a function token is asked again and the socket reconnects', async () => {
+  const { clock, server, make, done } = setup();
+  let calls = 0;
+  const client = make({ token: async () => (calls++, makeToken('alice')) });
+  client.space('user:me');
+  await clock.advance(10);
+  assert.equal(client.status, 'synced');
+  assert.equal(calls, 1);
+  server.closeAll(4001, 'token expired');
+  await clock.advance(10);
+  assert.equal(calls, 2);
+  assert.equal(client.status, 'synced');
+  done();
+});
+
+test('token refresh before exp goes over the socket as `auth`', async () => {
+  const { clock, server, make, done } = setup();
+  const start = Math.floor(clock.now() / 1000);
+  let n = 0;
+  const client = make({ token: async () => makeToken('alice', start + 600 + 600 * n++) });
+  client.space('user:me');
+  await clock.advance(10);
+  await clock.advance(540_000); // 60 s before exp
+  assert.equal(n, 2);
+  const auth = server.frames.filter((f) => f.type === 'auth');
+  assert.equal(auth.length, 1);
+  assert.equal(client.status, 'synced');
+  done();
+});
+
+test('a string token refused with 4001 is an error', async () => {
+  const { clock, server, make, done } = setup();
+  const client = make();
+  client.space('user:me');
+  await clock.advance(10);
+  const errors = [];
+  client.on('error', (e) => errors.push(e.code));
+  server.closeAll(4001, 'token expired');
+  await clock.advance(10);
+  assert.equal(client.status, 'error');
+  assert.deepEqual(errors, ['unauthorized']);
+  done();
+});
+
+test('status: disconnected, then stale after 5 minutes; forceSync brings it back', async () => {
+  const { clock, server, make, done } = setup();
+  const client = make();
+  client.space('user:me');
+  await clock.advance(10);
+  server.wsUp = false;
+  server.httpUp = false;
+  server.closeAll(1006);
+  await settle();
+  assert.equal(client.status, 'disconnected');
+  await clock.advance(2 * 60_000);
+  assert.equal(client.lastSyncedRelative(), '2m ago');
+  await clock.advance(3 * 60_000);
+  assert.equal(client.status, 'stale');
+  assert.equal(client.isStale(), true);
+  server.wsUp = true;
+  server.httpUp = true;
+  const p = client.forceSync();
+  await clock.advance(10);
+  await p;
+  assert.equal(client.status, 'synced');
+  assert.equal(client.lastSyncedRelative(), 'just now');
+  done();
+});
+
+test('writes made before the token resolves are shown and then sent', async () => {
+  const { clock, server, make, done } = setup();
+  let release;
+  const gate = new Promise((r) => (release = r));
+  const client = make({ token: async () => (await gate, makeToken('alice')) });
+  const me = client.space('user:me');
+  const p = me.put('settings', 'ui', { theme: 'dark' });
+  assert.deepEqual(ui(me), { theme: 'dark' });
+  release();
+  await clock.advance(10);
+  await p;
+  assert.equal(me.name, 'user:alice');
+  assert.deepEqual(server.applied.map((a) => a.mutation_id), [1]);
+  done();
+});
+
+test('out_of_order at the head: the writes move to a new client id', async () => {
+  const { clock, server, make, storage, done } = setup();
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  await me.put('settings', 'a', { v: 1 });
+  const old = client.clientId;
+  // storage lost part of the counter: the next id skips ahead of the server
+  const nKey = [...storage.map.keys()].find((k) => k.endsWith(`:n:${old}`));
+  client._main.queue.nextId = 5;
+  storage.setItem(nKey, '5');
+  const p = me.put('settings', 'b', { v: 2 });
+  await clock.advance(2000);
+  await p;
+  assert.notEqual(client.clientId, old);
+  assert.deepEqual(server.applied.map((a) => [a.client_id === old ? 'old' : 'new', a.mutation_id]), [['old', 1], ['new', 1]]);
+  done();
+});
+
+test('invalid writes reject at once and change nothing', async () => {
+  const { clock, make, done } = setup();
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  await assert.rejects(me.put('Bad', 'x', { a: 1 }), (e) => e.code === 'invalid');
+  await assert.rejects(me.put('c', 'x', null), (e) => e.code === 'invalid');
+  await assert.rejects(me.put('c', 'x', { n: 10n }), (e) => e.code === 'invalid');
+  assert.equal(client.pendingCount, 0);
+  done();
+});
+
+test('close(): pending writes reject with `closed` but stay queued', async () => {
+  const { clock, server, make, storage, done } = setup();
+  server.wsUp = false;
+  server.httpUp = false;
+  const client = make();
+  const me = client.space('user:me');
+  await clock.advance(10);
+  const p = me.put('settings', 'ui', { a: 1 });
+  client.close();
+  await assert.rejects(p, (e) => e.code === 'closed' && e.queued === true);
+  assert.equal(client.status, 'disconnected');
+  assert.ok([...storage.map.keys()].some((k) => k.includes(':q:')));
+  done();
+});
