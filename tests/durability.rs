@@ -20,12 +20,21 @@ struct Proc {
     base: String,
 }
 
+impl Drop for Proc {
+    /// Never leave a server behind, whatever the test's outcome.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 async fn spawn_server(db: &TestDb) -> Proc {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
+    #[allow(clippy::zombie_processes)] // Proc's Drop kills and waits.
     let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .env("TIDEMARK_DATABASE_URL", &db.url)
         .env("TIDEMARK_JWT_SECRET", common::SECRET)

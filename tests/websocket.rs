@@ -4,10 +4,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::ws::{Replica, Ws, connect};
+use common::ws::{Replica, Ws};
 use common::{Backend, TestDb, TestServer, args};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 both_stores!(
     two_tabs_see_each_others_writes_in_order,

@@ -285,6 +285,7 @@ impl TestServer {
     }
 
     /// Puts one document through `/v1/sync` as `client_id`/`mutation_id`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put(
         &self,
         token: &str,
