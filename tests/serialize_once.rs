@@ -35,6 +35,7 @@ async fn every_subscriber_shares_one_encoding_of_an_event() {
                 origin: None,
                 space: "user:me".into(),
                 ops: vec![op],
+                trusted: false,
             },
         )
         .await

@@ -1921,7 +1921,11 @@ export class TidemarkClient {
     ws.onopen = () => {};
     ws.onmessage = (ev) => this._onWsMessage(conn, ev.data);
     ws.onclose = (ev) => this._onWsClose(conn, ev ? ev.code : 1006, ev ? ev.reason : '');
-    ws.onerror = () => {}; // a close follows
+    // Browsers follow `error` with `close`, other hosts may not (or only much
+    // later): an error ends the connection at once; the late close is ignored.
+    ws.onerror = () => {
+      if (this._ws === conn) this._dropWs(conn, 1006, 'error');
+    };
     this._timer('ws-connect', this._opt.connectTimeoutMs, () => {
       if (this._ws === conn && !conn.welcomed) this._dropWs(conn, 4000, 'connect timeout');
     });
@@ -2289,6 +2293,10 @@ export class TidemarkClient {
           }
           this._httpLive = true;
           this._httpFailures = 0;
+          if (this._fatal && this._fatal.code !== 'forbidden') {
+            this._fatal = null;
+            this.error = null;
+          }
           const more = withMutations && slot && slot.queue.sendable(this._now()).length > 0;
           if (!this._syncAgain && !more) break;
           if (more) this._syncWithMutations = true;

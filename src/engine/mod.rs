@@ -39,6 +39,23 @@ pub enum EngineError {
 /// Names a change for domain layers (`provider_added`, ...); `None` = no name.
 pub type EventNamer = dyn Fn(&str, &Change) -> Option<String> + Send + Sync;
 
+/// What a validator sees of one changed document.
+pub struct ChangeContext<'a> {
+    /// Real space name (`user:alice`, `catalog`).
+    pub space: &'a str,
+    pub collection: &'a str,
+    pub id: &'a str,
+    /// The document after the whole mutation; `None` when deleted.
+    pub value: Option<&'a serde_json::value::RawValue>,
+    /// Written by the server itself (domain layers), not by a client.
+    pub trusted: bool,
+}
+
+/// Domain validation of a changed document: `Err(message)` rejects the whole
+/// mutation with `invalid` (e.g. a bad theme, or a client writing a
+/// server-owned collection).
+pub type Validator = dyn Fn(&ChangeContext<'_>) -> Result<(), String> + Send + Sync;
+
 #[derive(Clone)]
 pub struct EngineConfig {
     pub limits: Limits,
@@ -59,6 +76,7 @@ pub struct EngineConfig {
     /// A space nobody uses for this long leaves memory.
     pub space_idle: Duration,
     pub namer: Option<Arc<EventNamer>>,
+    pub validator: Option<Arc<Validator>>,
 }
 
 impl Default for EngineConfig {
@@ -74,6 +92,7 @@ impl Default for EngineConfig {
             max_loaded_spaces: 100_000,
             space_idle: Duration::from_secs(300),
             namer: None,
+            validator: None,
         }
     }
 }

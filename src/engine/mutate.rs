@@ -20,6 +20,9 @@ pub struct MutationInput {
     /// As the client named it (aliases allowed).
     pub space: String,
     pub ops: Vec<Op>,
+    /// Written by the server's own domain layers: validators may allow what
+    /// clients may not (server-owned collections).
+    pub trusted: bool,
 }
 
 #[derive(Serialize)]
@@ -90,6 +93,8 @@ impl Engine {
                     apply_ops(&d, &m.ops, &self.cfg().limits),
                 )
             };
+            let applied = applied
+                .and_then(|changes| self.validate(&name, &changes, m.trusted).map(|()| changes));
             let changes = match applied {
                 Ok(c) => c,
                 Err(r) => {
@@ -181,6 +186,23 @@ impl Engine {
         Err(EngineError::Internal(
             "the space kept moving under this write; try again".into(),
         ))
+    }
+
+    fn validate(&self, space: &str, changes: &[Change], trusted: bool) -> Result<(), Rejection> {
+        let Some(v) = &self.cfg().validator else {
+            return Ok(());
+        };
+        for ch in changes {
+            let ctx = super::ChangeContext {
+                space,
+                collection: &ch.collection,
+                id: &ch.id,
+                value: ch.value.as_deref(),
+                trusted,
+            };
+            v(&ctx).map_err(|msg| Rejection::new(RejectCode::Invalid, msg))?;
+        }
+        Ok(())
     }
 
     async fn finish_without_change(

@@ -218,6 +218,7 @@ async fn write(
         origin: origin(headers)?,
         space,
         ops: vec![op],
+        trusted: false,
     };
     let (_, result) = st.engine.mutate(&who, input).await?;
     match result {

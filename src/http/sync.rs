@@ -56,6 +56,7 @@ async fn sync(
             }),
             space: m.space,
             ops: m.ops,
+            trusted: false,
         };
         match st.engine.mutate(&who, input).await {
             Ok((_, r)) => results.push(r),

@@ -389,6 +389,7 @@ impl Conn {
             }),
             space: space.clone(),
             ops,
+            trusted: false,
         };
         let msg = match self.st.engine.mutate(&self.who, input).await {
             Ok((space, MutationResult::Ack { version, noop, .. })) => ServerMsg::Ack {
