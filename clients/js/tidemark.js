@@ -904,11 +904,17 @@ export class TidemarkClient {
     try {
       const conn = this._ws;
       if (this._mode === 'websocket' && conn && conn.welcomed) {
-        for (const s of this._spaces.values()) s._synced = false;
+        // Resubscribe with the cursors: each space answers afresh.
         this._sendHello(conn, [...this._spaces.values()]);
-      } else {
+      } else if (this._started && this._env.fetch) {
+        // Reconnect now, and pull over HTTP meanwhile: its answer is the fresh state.
         this._kick();
-        if (this._env.fetch) this._requestSync({ mutations: this._mode !== 'websocket' }).catch(() => {});
+        try {
+          await this._requestSync({ mutations: this._mode !== 'websocket' });
+          return;
+        } catch {
+          // unreachable over HTTP too: wait for whichever transport comes back
+        }
       }
       await this._waitSynced(this._opt.syncTimeoutMs);
     } finally {
@@ -1514,10 +1520,24 @@ export class TidemarkClient {
     }
     slot && (slot.single = false);
     const results = (res && res.results) || [];
-    results.forEach((r, i) => {
+    const answered = new Set();
+    const cid = slot ? slot.cid : null;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i];
       const mid = r.mutation_id !== undefined && r.mutation_id !== null ? r.mutation_id : ready[i] && ready[i].mutationId;
-      if (mid !== undefined) this._onResult(slot.cid, mid, r);
-    });
+      if (mid === undefined) continue;
+      // After an `out_of_order` renumbering the remaining results name old ids: stop.
+      if (slot.cid !== cid) break;
+      answered.add(mid);
+      this._onResult(cid, mid, r);
+    }
+    // A mutation the response does not answer is retried later, never in a tight loop.
+    const missing = slot && slot.cid === cid ? ready.filter((e) => !answered.has(e.mutationId) && slot.queue.get(e.mutationId) === e) : [];
+    if (missing.length) {
+      missing[0].attempts++;
+      missing[0].retryAt = this._now() + this._backoff(missing[0].attempts);
+      this._persistQueue(slot);
+    }
     for (const [name, answer] of Object.entries((res && res.spaces) || {})) {
       const space = this._spaceFor(name);
       if (space) this._applyAnswer(space, answer, 'http');
@@ -1698,7 +1718,7 @@ export class TidemarkClient {
             this._overlay.delete(k);
             for (const op of e.ops) keys.add(docKey(op.collection, op.id));
             const slot = this._slots.get(e.clientId);
-            if (slot) slot.queue.remove(e.mutationId);
+            if (slot && slot.queue.remove(e.mutationId)) this._persistQueue(slot);
           }
         }
         for (const k of space._ahead.keys()) keys.add(k);
@@ -2049,12 +2069,13 @@ export class TidemarkClient {
 
   /** Gives up on a connection now (without waiting for the browser's close event). */
   _dropWs(conn, code, reason) {
+    // Detach first: closing may fire `error` / `close` synchronously.
+    this._onWsClose(conn, code, reason);
     try {
       conn.ws.close();
     } catch {
       // ignore
     }
-    this._onWsClose(conn, code, reason);
   }
 
   _onWsClose(conn, code, reason) {
@@ -2129,10 +2150,11 @@ export class TidemarkClient {
       es = new this._env.EventSource(url);
     } catch (e) {
       this._emitError(e);
-      this._sseDown(space, { answered: false });
+      this._sseDown(space, { everAnswered: false });
       return;
     }
-    const st = { es, answered: false };
+    // answered: live now (reset while the browser reconnects); everAnswered: the stream worked once.
+    const st = { es, answered: false, everAnswered: false };
     this._streams.set(space.name, st);
     space._synced = false;
     const onFrame = (type) => (ev) => {
@@ -2145,6 +2167,7 @@ export class TidemarkClient {
       }
       if (!st.answered && ANSWERS.has(type)) {
         st.answered = true;
+        st.everAnswered = true;
         this._sseFailures = 0;
         this._clearTimer(`sse-answer:${space.name}`);
       }
@@ -2154,6 +2177,7 @@ export class TidemarkClient {
     es.onerror = () => {
       if (this._streams.get(space.name) !== st) return;
       space._synced = false;
+      st.answered = false;
       if (es.readyState === 2) {
         this._streams.delete(space.name);
         this._sseDown(space, st);
@@ -2170,7 +2194,7 @@ export class TidemarkClient {
   }
 
   _sseDown(space, st) {
-    if (!st.answered) this._sseFailures++;
+    if (!st.everAnswered) this._sseFailures++;
     if (this._sseFailures >= this._opt.fallbackAfter) {
       const next = this._nextTransport('sse');
       if (next) {
@@ -2433,6 +2457,12 @@ export class TidemarkClient {
     if (!w || typeof w.addEventListener !== 'function') return;
     this._winHandlers = {
       online: () => this._kick(),
+      // The socket is dead or about to be: say so now, not after the pong timeout.
+      offline: () => {
+        if (this._ws) this._dropWs(this._ws, 1006, 'offline');
+        this._httpLive = false;
+        this._updateStatus();
+      },
       pagehide: () => this._onHide(),
       visibilitychange: () => {
         const d = w.document;

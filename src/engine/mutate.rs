@@ -75,7 +75,7 @@ impl Engine {
                     client: client(&result),
                     space: None,
                 };
-                let out = self.finish_without_change(&commit, result).await?;
+                let out = self.finish_without_change(commit, result).await?;
                 return Ok((m.space.clone(), out));
             }
         };
@@ -110,7 +110,7 @@ impl Engine {
                             events: vec![],
                         }),
                     };
-                    match self.store().commit(&commit).await? {
+                    match self.store().commit(commit).await? {
                         CommitOutcome::Stale => {
                             self.refresh(&space).await?;
                             continue;
@@ -170,7 +170,7 @@ impl Engine {
                         .collect(),
                 }),
             };
-            match self.store().commit(&commit).await? {
+            match self.store().commit(commit).await? {
                 CommitOutcome::Committed => {
                     self.publish(&space, &changes, events);
                     self.maybe_compact(&space).await;
@@ -207,7 +207,7 @@ impl Engine {
 
     async fn finish_without_change(
         &self,
-        commit: &Commit,
+        commit: Commit,
         result: MutationResult,
     ) -> Result<MutationResult, EngineError> {
         if commit.client.is_none() {

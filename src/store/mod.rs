@@ -1,6 +1,8 @@
 //! Durable storage: one trait, two implementations (SQLite, PostgreSQL) that
 //! share their SQL (`sql.rs`). The store knows nothing of sockets or HTTP.
 
+mod batch;
+mod group;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -100,7 +102,8 @@ pub trait Store: Send + Sync + 'static {
     /// Loads a space, creating its row (with a fresh epoch) when missing.
     async fn load_space(&self, space: &str, new_epoch: &str) -> StoreResult<LoadedSpace>;
     async fn head(&self, space: &str) -> StoreResult<Option<SpaceHead>>;
-    async fn commit(&self, commit: &Commit) -> StoreResult<CommitOutcome>;
+    /// Commits through the group committer; durable when it returns `Committed`.
+    async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome>;
     /// Events with `after < version <= upto`, oldest first, at most `limit`.
     async fn events(
         &self,

@@ -8,6 +8,7 @@ use super::StoreResult;
 pub struct PostgresStore {
     pub(crate) write: PgPool,
     pub(crate) read: PgPool,
+    pub(crate) committer: super::group::Committer,
 }
 
 impl PostgresStore {
@@ -18,9 +19,18 @@ impl PostgresStore {
             .connect(url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        let writer = pool.clone();
+        let committer = super::group::Committer::spawn(512, move |commits| {
+            let pool = writer.clone();
+            async move {
+                let r = PostgresStore::run_batch(&pool, &commits).await;
+                (commits, r)
+            }
+        });
         Ok(PostgresStore {
             write: pool.clone(),
             read: pool,
+            committer,
         })
     }
 
@@ -29,4 +39,4 @@ impl PostgresStore {
     }
 }
 
-super::sql::impl_sql_store!(PostgresStore, "postgres");
+super::sql::impl_sql_store!(PostgresStore, sqlx::Postgres, "postgres", " FOR UPDATE");

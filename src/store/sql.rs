@@ -5,7 +5,9 @@
 pub(crate) const RESULTS_KEPT: i64 = 1000;
 
 macro_rules! impl_sql_store {
-    ($store:ident, $kind:literal) => {
+    ($store:ident, $db:ty, $kind:literal, $lock:literal) => {
+        $crate::store::batch::impl_batch!($store, $db, $lock);
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn kind(&self) -> &'static str {
@@ -76,132 +78,9 @@ macro_rules! impl_sql_store {
 
             async fn commit(
                 &self,
-                c: &$crate::store::Commit,
+                c: $crate::store::Commit,
             ) -> $crate::store::StoreResult<$crate::store::CommitOutcome> {
-                use sqlx::Row;
-                use $crate::store::{CommitOutcome, to_i64, to_u64};
-                let mut tx = self.write.begin().await?;
-                if let Some(cl) = &c.client {
-                    let last: Option<i64> = sqlx::query(
-                        "SELECT last_mutation_id FROM clients WHERE owner = $1 AND client_id = $2",
-                    )
-                    .bind(&cl.owner)
-                    .bind(&cl.client_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|r| r.try_get("last_mutation_id"))
-                    .transpose()?;
-                    if let Some(last) = last {
-                        let last = to_u64(last, "last_mutation_id")?;
-                        if cl.mutation_id <= last {
-                            let stored: Option<String> = sqlx::query(
-                                "SELECT result FROM mutation_results \
-                                 WHERE owner = $1 AND client_id = $2 AND mutation_id = $3",
-                            )
-                            .bind(&cl.owner)
-                            .bind(&cl.client_id)
-                            .bind(to_i64(cl.mutation_id))
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .map(|r| r.try_get("result"))
-                            .transpose()?;
-                            tx.rollback().await?;
-                            return Ok(CommitOutcome::Duplicate(stored));
-                        }
-                        if cl.mutation_id > last + 1 {
-                            tx.rollback().await?;
-                            return Ok(CommitOutcome::OutOfOrder { last });
-                        }
-                    }
-                }
-                if let Some(s) = &c.space {
-                    // The space must still be where the engine's memory says it is.
-                    let moved = if s.new_version != s.base_version {
-                        sqlx::query(
-                            "UPDATE spaces SET version = $1 WHERE space = $2 AND version = $3 AND epoch = $4",
-                        )
-                        .bind(to_i64(s.new_version))
-                        .bind(&s.space)
-                        .bind(to_i64(s.base_version))
-                        .bind(&s.epoch)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                            != 1
-                    } else {
-                        let row = sqlx::query("SELECT epoch, version FROM spaces WHERE space = $1")
-                            .bind(&s.space)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        match row {
-                            None => true,
-                            Some(r) => {
-                                let epoch: String = r.try_get("epoch")?;
-                                let version: i64 = r.try_get("version")?;
-                                epoch != s.epoch || version != to_i64(s.base_version)
-                            }
-                        }
-                    };
-                    if moved {
-                        tx.rollback().await?;
-                        return Ok(CommitOutcome::Stale);
-                    }
-                    for d in &s.docs {
-                        sqlx::query(
-                            "INSERT INTO docs (space, collection, id, version, value) VALUES ($1, $2, $3, $4, $5) \
-                             ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, value = excluded.value",
-                        )
-                        .bind(&s.space)
-                        .bind(&d.collection)
-                        .bind(&d.id)
-                        .bind(to_i64(d.version))
-                        .bind(&d.value)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    for (version, body) in &s.events {
-                        sqlx::query("INSERT INTO events (space, version, body) VALUES ($1, $2, $3)")
-                            .bind(&s.space)
-                            .bind(to_i64(*version))
-                            .bind(body)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                if let Some(cl) = &c.client {
-                    sqlx::query(
-                        "INSERT INTO clients (owner, client_id, last_mutation_id) VALUES ($1, $2, $3) \
-                         ON CONFLICT (owner, client_id) DO UPDATE SET last_mutation_id = excluded.last_mutation_id",
-                    )
-                    .bind(&cl.owner)
-                    .bind(&cl.client_id)
-                    .bind(to_i64(cl.mutation_id))
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO mutation_results (owner, client_id, mutation_id, result) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (owner, client_id, mutation_id) DO NOTHING",
-                    )
-                    .bind(&cl.owner)
-                    .bind(&cl.client_id)
-                    .bind(to_i64(cl.mutation_id))
-                    .bind(&cl.result)
-                    .execute(&mut *tx)
-                    .await?;
-                    let mid = to_i64(cl.mutation_id);
-                    if mid % 100 == 0 && mid > $crate::store::sql::RESULTS_KEPT {
-                        sqlx::query(
-                            "DELETE FROM mutation_results WHERE owner = $1 AND client_id = $2 AND mutation_id <= $3",
-                        )
-                        .bind(&cl.owner)
-                        .bind(&cl.client_id)
-                        .bind(mid - $crate::store::sql::RESULTS_KEPT)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                }
-                tx.commit().await?;
-                Ok(CommitOutcome::Committed)
+                self.committer.commit(c).await
             }
 
             async fn events(

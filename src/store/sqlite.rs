@@ -11,6 +11,7 @@ use super::StoreResult;
 pub struct SqliteStore {
     pub(crate) write: SqlitePool,
     pub(crate) read: SqlitePool,
+    pub(crate) committer: super::group::Committer,
 }
 
 impl SqliteStore {
@@ -42,8 +43,20 @@ impl SqliteStore {
                 .connect_with(opts.read_only(true))
                 .await?
         };
-        Ok(SqliteStore { write, read })
+        let pool = write.clone();
+        let committer = super::group::Committer::spawn(512, move |commits| {
+            let pool = pool.clone();
+            async move {
+                let r = SqliteStore::run_batch(&pool, &commits).await;
+                (commits, r)
+            }
+        });
+        Ok(SqliteStore {
+            write,
+            read,
+            committer,
+        })
     }
 }
 
-super::sql::impl_sql_store!(SqliteStore, "sqlite");
+super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, "sqlite", "");

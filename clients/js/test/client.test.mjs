@@ -569,3 +569,113 @@ test('close(): pending writes reject with `closed` but stay queued', async () =>
   assert.ok([...storage.map.keys()].some((k) => k.includes(':q:')));
   done();
 });
+
+test('page lifecycle: offline drops at once, online reconnects at once, pagehide ends debounce windows', async () => {
+  const { clock, server, make, done } = setup();
+  const win = new EventTarget();
+  const client = make({ env: { window: win } });
+  const me = client.space('user:me');
+  await clock.advance(10);
+  assert.equal(client.status, 'synced');
+  server.wsUp = false;
+  win.dispatchEvent(new Event('offline'));
+  assert.equal(client.status, 'disconnected');
+  await clock.advance(100);
+  server.wsUp = true;
+  win.dispatchEvent(new Event('online'));
+  await settle();
+  assert.equal(client.status, 'synced', 'no backoff wait after `online`');
+  const p = me.patch('settings', 'profile', { name: 'Al' }, { debounceMs: 5000 });
+  await clock.advance(10);
+  assert.equal(server.applied.length, 0);
+  win.dispatchEvent(new Event('pagehide'));
+  await settle();
+  await p;
+  assert.equal(server.applied.length, 1);
+  client.close();
+  win.dispatchEvent(new Event('online')); // listeners are gone: nothing happens
+  done();
+});
+
+test("another tab's rejected write is rolled back here too", async () => {
+  const { clock, server, make, done } = setup();
+  server.write('alice', 'user:alice', [{ op: 'put', collection: 'settings', id: 'ui', value: { theme: 'dark' } }]);
+  const a = make();
+  const b = make();
+  const meA = a.space('user:me');
+  const meB = b.space('user:me');
+  await clock.advance(10);
+  server.silent = true;
+  const p = meA.put('settings', 'ui', { theme: 'neon' }, { ifVersion: 0 });
+  await settle();
+  assert.deepEqual(ui(meB), { theme: 'neon' }, 'shown in B at once');
+  server.silent = false;
+  server.onFrame([...server.conns].find((c) => c.clientId === a.clientId), server.frames.find((f) => f.type === 'mutate'));
+  await assert.rejects(p, (e) => e.code === 'conflict');
+  await settle();
+  assert.deepEqual(ui(meB), { theme: 'dark' });
+  assert.equal(meB.doc('settings', 'ui').pending, undefined);
+  done();
+});
+
+test('SSE failing too: on to long-polling', async () => {
+  const { clock, server, make, done } = setup({ eventSource: true });
+  server.wsUp = false;
+  server.sseUp = false;
+  const seen = [];
+  const client = make();
+  client.on('status', () => seen.push(client.transport));
+  const me = client.space('user:me');
+  await clock.advance(18_000);
+  assert.deepEqual([...new Set(seen)], ['websocket', 'sse', 'poll']);
+  assert.equal(client.transport, 'poll');
+  assert.equal(client.status, 'synced');
+  await me.put('settings', 'ui', { ok: true });
+  assert.equal(server.applied.length, 1);
+  done();
+});
+
+/** A LockManager with `ifAvailable` (what the client uses of the Web Locks API). */
+function fakeLocks() {
+  const held = new Set();
+  return {
+    held,
+    request(name, opts, cb) {
+      if (held.has(name)) return Promise.resolve(cb(null));
+      held.add(name);
+      return Promise.resolve(cb({ name })).then(() => held.delete(name));
+    },
+  };
+}
+
+test('Web Locks: live tabs never share a client id; a closed tab frees its id (and queue) at once', async () => {
+  const { clock, server, make, done } = setup();
+  const locks = fakeLocks();
+  server.wsUp = false;
+  server.httpUp = false;
+  const a = make({ env: { locks } });
+  const b = make({ env: { locks } });
+  a.space('user:me');
+  b.space('user:me');
+  await clock.advance(10);
+  assert.ok(a.clientId && b.clientId && a.clientId !== b.clientId);
+  assert.equal(locks.held.size, 2);
+  a.space('user:me').put('settings', 'ui', { from: 'a' }).catch(() => {});
+  await settle();
+  const cidA = a.clientId;
+  a.close();
+  await settle();
+  assert.equal(locks.held.size, 1, 'released by close');
+  server.wsUp = true;
+  server.httpUp = true;
+  await clock.advance(100);
+  // b adopted a's queue after its `bye` and sent it with a's client id
+  assert.deepEqual(server.applied.map((x) => [x.client_id, x.mutation_id]), [[cidA, 1]]);
+  await clock.advance(5000); // b reconnects, sees the write in the server state, lets a's id go
+  assert.equal(locks.held.size, 1);
+  const c = make({ env: { locks } });
+  c.space('user:me');
+  await clock.advance(10);
+  assert.equal(c.clientId, cidA, 'the free id is reused');
+  done();
+});

@@ -1,0 +1,331 @@
+//! `fanout`: N subscribers of `catalog`; an admin changes one catalog document
+//! repeatedly. Measures send-to-receipt per delivery, the time for a change
+//! to reach all N, and deliveries per second.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, json};
+use tidemark::engine::Role;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{self, In, Track, Writer};
+use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerLink, done, user_of};
+use crate::stats::{Errs, Lat, Report, ServerWatch, brief, hist, merged, summary};
+
+struct P {
+    n: usize,
+    per_user: usize,
+    changes: usize,
+}
+
+fn params(ctx: &Ctx) -> P {
+    let a = &ctx.args;
+    P {
+        n: a.pick(a.n, 10_000, 50),
+        per_user: a.pick(a.conns_per_user, 32, 5),
+        changes: a.pick(a.changes, 200, 20),
+    }
+}
+
+pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
+    let p = params(ctx);
+    let inflight = ctx.args.inflight.max(1);
+    let mut r = Report::new();
+    r.set("n", p.n);
+    r.set("changes", p.changes);
+    r.set("inflight", inflight);
+    let procs = ctx.procs(p.n);
+    r.set("procs", procs);
+    let mut fleet = Fleet::start(ctx, procs, |c, s, l| Box::pin(worker(c, s, l))).await?;
+    let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
+    let connected = crate::stats::sum(&ready, "connected");
+    if connected < p.n as u64 {
+        r.error(format!("{} of {} subscribers failed to connect", p.n as u64 - connected, p.n));
+    }
+    let admin = ctx.token(&ctx.user(usize::MAX), Role::Admin)?;
+    let mut w = Writer::open(
+        &ctx.target,
+        &ctx.sources,
+        &admin,
+        format!("lb-{}-fanout-admin", ctx.run),
+        ctx.args.conn_rate,
+    )
+    .await?;
+    let server = ServerWatch::start(ctx.args.pid);
+    // Workers that hold subscribers report when all of theirs hold a version.
+    let workers = ready
+        .iter()
+        .filter(|x| x["connected"].as_u64().unwrap_or(0) > 0)
+        .count();
+    // version -> (workers reached, latest arrival µs); version -> send µs.
+    let mut reached: HashMap<u64, (usize, u64)> = HashMap::new();
+    let mut pending: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut all = hist();
+    let mut acks = hist();
+    let mut last_version = None;
+    let t0 = Instant::now();
+    let mut t_end = t0;
+    let mut timeouts = 0u64;
+    for k in 0..p.changes {
+        if Instant::now() >= ctx.deadline {
+            r.error("deadline reached before all changes were sent");
+            break;
+        }
+        let sent = client::now_us();
+        let ops = format!(
+            r#"[{{"op":"put","collection":"bench","id":"fanout","value":{{"t":{sent},"k":{k}}}}}]"#
+        );
+        let ts = Instant::now();
+        let ack = match w.mutate("catalog", &ops).await {
+            Ok(a) => a,
+            Err(e) => {
+                r.error(format!("writer: {e}"));
+                break;
+            }
+        };
+        acks.saturating_record(ts.elapsed().as_micros().max(1) as u64);
+        if let Some(prev) = last_version
+            && ack.version != prev + 1
+        {
+            r.error(format!("catalog went from {prev} to {} between two acks", ack.version));
+        }
+        last_version = Some(ack.version);
+        pending.insert(ack.version, sent);
+        settle(&mut pending, &mut reached, workers, &mut all, &mut t_end);
+        while pending.len() >= inflight {
+            let until = Instant::now() + Duration::from_secs(10);
+            match fleet.next(until.min(ctx.deadline)).await {
+                Some((_, ev)) if ev["ev"] == "reached" => {
+                    let v = ev["v"].as_u64().unwrap_or(0);
+                    let e = reached.entry(v).or_insert((0, 0));
+                    e.0 += 1;
+                    e.1 = e.1.max(ev["at"].as_u64().unwrap_or(0));
+                    settle(&mut pending, &mut reached, workers, &mut all, &mut t_end);
+                }
+                Some((i, ev)) if ev["ev"] == "exit" => {
+                    return Err(format!("worker {i} ended early"));
+                }
+                Some(_) => {}
+                None => {
+                    timeouts += pending.len() as u64;
+                    r.error(format!(
+                        "{} change(s) did not reach every subscriber within 10 s",
+                        pending.len()
+                    ));
+                    pending.clear();
+                }
+            }
+        }
+    }
+    while !pending.is_empty() {
+        match fleet.next(ctx.until(10.0)).await {
+            Some((_, ev)) if ev["ev"] == "reached" => {
+                let v = ev["v"].as_u64().unwrap_or(0);
+                let e = reached.entry(v).or_insert((0, 0));
+                e.0 += 1;
+                e.1 = e.1.max(ev["at"].as_u64().unwrap_or(0));
+                settle(&mut pending, &mut reached, workers, &mut all, &mut t_end);
+            }
+            Some(_) => {}
+            None => {
+                timeouts += pending.len() as u64;
+                r.error(format!("{} change(s) never reached everyone", pending.len()));
+                break;
+            }
+        }
+    }
+    let elapsed = t_end.duration_since(t0).as_secs_f64().max(1e-6);
+    server.finish(&mut r);
+    fleet.send_all(json!({"cmd": "stop"}));
+    let results = fleet.gather("done", ctx.until(60.0), |_, _| {}).await?;
+    r.absorb(&results);
+    r.set("client_cpu_s", fleet.client_cpu_s(&results));
+    fleet.close().await;
+    let deliveries = crate::stats::sum(&results, "deliveries");
+    let sent = all.len() + timeouts;
+    let expected = connected * sent;
+    let rate = deliveries as f64 / elapsed;
+    let lat = merged(&results, "h_delivery");
+    r.set("subscribers", connected);
+    r.set("deliveries", deliveries);
+    r.set("expected_deliveries", expected);
+    r.set("elapsed_s", (elapsed * 1000.0).round() / 1000.0);
+    r.set("deliveries_per_s", rate.round());
+    r.set("delivery_ms", summary(&lat));
+    r.set("all_reached_ms", summary(&all));
+    r.set("ack_ms", summary(&acks));
+    if deliveries < expected {
+        r.error(format!("{} deliveries missing", expected - deliveries));
+    }
+    r.line(format!(
+        "fanout: {connected} subscribers x {} changes = {deliveries} deliveries in {elapsed:.2} s: {:.0}/s (target >= 500,000/s)",
+        all.len(),
+        rate
+    ));
+    r.line(format!("  one change to all subscribers: {}  (target p99 < 100 ms)", brief(&all)));
+    r.line(format!("  each delivery, send to receipt: {}", brief(&lat)));
+    r.line(format!("  writer ack: {}", brief(&acks)));
+    Ok(r)
+}
+
+/// Moves every pending change that all workers reached into the histogram.
+fn settle(
+    pending: &mut BTreeMap<u64, u64>,
+    reached: &mut HashMap<u64, (usize, u64)>,
+    workers: usize,
+    all: &mut hdrhistogram::Histogram<u64>,
+    t_end: &mut Instant,
+) {
+    pending.retain(|v, sent| match reached.get(v) {
+        Some((n, at)) if *n >= workers => {
+            all.saturating_record(at.saturating_sub(*sent).max(1));
+            reached.remove(v);
+            *t_end = Instant::now();
+            false
+        }
+        _ => true,
+    });
+}
+
+async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
+    let p = params(&ctx);
+    let range = slice.range(p.n);
+    let stop = CancellationToken::new();
+    let errs = Arc::new(Errs::default());
+    let lat = Arc::new(Lat::default());
+    let deliveries = Arc::new(AtomicU64::new(0));
+    let gaps = Arc::new(AtomicU64::new(0));
+    let dups = Arc::new(AtomicU64::new(0));
+    // version -> subscribers of this worker that hold it.
+    let counts: Arc<Mutex<HashMap<u64, usize>>> = Arc::default();
+    let connected = Arc::new(AtomicU64::new(0));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
+    let mut tasks = Vec::new();
+    let total = Arc::new(AtomicU64::new(0));
+    for i in range.clone() {
+        let (ctx, stop, errs, lat, ready_tx) = (
+            ctx.clone(),
+            stop.clone(),
+            errs.clone(),
+            lat.clone(),
+            ready_tx.clone(),
+        );
+        let (deliveries, gaps, dups, counts, total) = (
+            deliveries.clone(),
+            gaps.clone(),
+            dups.clone(),
+            counts.clone(),
+            total.clone(),
+        );
+        let emit = link.emitter();
+        tasks.push(tokio::spawn(async move {
+            let user = ctx.user(user_of(i, p.per_user));
+            let mut tr = Track::default();
+            let conn = async {
+                let token = ctx.token(&user, USER)?;
+                let _permit = ctx.connecting.acquire().await.map_err(|e| e.to_string())?;
+                let until = ctx.until(60.0);
+                let mut ws = client::connect(&ctx.target, &ctx.sources, &token).await?;
+                client::welcome(&mut ws, until).await?;
+                client::send(&mut ws, client::hello(&format!("c-{i}"), json!({"catalog": null})))
+                    .await?;
+                while !tr.started {
+                    match client::next_text_until(&mut ws, until).await? {
+                        In::Text(t) => {
+                            let f = client::parse(&t)?;
+                            if f.kind == "error" {
+                                return Err(f.describe());
+                            }
+                            tr.apply(&f, |_| {});
+                        }
+                        In::Closed(why) => return Err(why),
+                    }
+                }
+                Ok::<_, String>(ws)
+            };
+            let mut ws = match conn.await {
+                Ok(ws) => ws,
+                Err(e) => {
+                    errs.add(e);
+                    let _ = ready_tx.send(false).await;
+                    return;
+                }
+            };
+            let _ = ready_tx.send(true).await;
+            drop(ready_tx);
+            let reach = |v: u64| {
+                let n = total.load(Ordering::Relaxed) as usize;
+                let mut m = counts.lock().unwrap_or_else(|p| p.into_inner());
+                let c = m.entry(v).or_insert(0);
+                *c += 1;
+                if *c >= n {
+                    m.remove(&v);
+                    let _ = emit.send(json!({"ev": "reached", "v": v, "at": client::now_us()}));
+                }
+            };
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    m = client::next_text(&mut ws) => match m {
+                        In::Text(t) => {
+                            let now = client::now_us();
+                            let f = match client::parse(&t) {
+                                Ok(f) => f,
+                                Err(e) => { errs.add(e); continue; }
+                            };
+                            if f.space.as_deref() != Some("catalog") {
+                                if f.kind == "error" { errs.add(f.describe()); }
+                                continue;
+                            }
+                            let before = tr.version;
+                            let snapshot = f.kind == "snapshot";
+                            tr.apply(&f, |a| {
+                                if let Some(t) = client::stamp(a.value) {
+                                    lat.record(now.saturating_sub(t));
+                                }
+                                deliveries.fetch_add(1, Ordering::Relaxed);
+                                reach(a.version);
+                            });
+                            if snapshot {
+                                (before + 1..=tr.version).for_each(&reach);
+                            }
+                        }
+                        In::Closed(why) => { errs.add(why); break; }
+                    },
+                }
+            }
+            gaps.fetch_add(tr.gaps, Ordering::Relaxed);
+            dups.fetch_add(tr.dups, Ordering::Relaxed);
+        }));
+    }
+    drop(ready_tx);
+    let mut ok = 0u64;
+    let mut seen = 0usize;
+    while seen < range.len() {
+        match tokio::time::timeout_at(ctx.deadline, ready_rx.recv()).await {
+            Ok(Some(good)) => {
+                seen += 1;
+                ok += u64::from(good);
+            }
+            _ => break,
+        }
+    }
+    connected.store(ok, Ordering::Relaxed);
+    total.store(ok, Ordering::Relaxed);
+    link.emit(json!({"ev": "ready", "connected": ok}));
+    let _ = link.expect("stop", ctx.deadline).await;
+    stop.cancel();
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    let mut f = Map::new();
+    f.insert("deliveries".into(), deliveries.load(Ordering::Relaxed).into());
+    f.insert("gaps".into(), gaps.load(Ordering::Relaxed).into());
+    f.insert("dups".into(), dups.load(Ordering::Relaxed).into());
+    f.insert("h_delivery".into(), lat.b64().into());
+    link.emit(done(&errs, f));
+}

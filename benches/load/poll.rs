@@ -1,0 +1,227 @@
+//! `poll`: `GET /v1/spaces/{space}/version` over many keep-alive connections,
+//! with `If-None-Match` (answered 304) and as a long-poll (`since`/`wait`)
+//! on `catalog` while an admin changes it. Requests per second.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use serde_json::{Map, Value, json};
+use tidemark::engine::Role;
+use tokio::time::Instant;
+
+use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerLink, done};
+use crate::stats::{Errs, Lat, Report, ServerWatch, brief, hist, max_f, merged, sum, summary};
+
+struct P {
+    conns: usize,
+    duration: f64,
+}
+
+fn params(ctx: &Ctx) -> P {
+    let a = &ctx.args;
+    P {
+        conns: a.pick(a.conns, 256, 8),
+        duration: a.pick(a.duration, 10.0, 1.0),
+    }
+}
+
+fn modes(ctx: &Ctx) -> Result<Vec<&'static str>, String> {
+    match ctx.args.mode.as_str() {
+        "etag" => Ok(vec!["etag"]),
+        "longpoll" => Ok(vec!["longpoll"]),
+        "both" => Ok(vec!["etag", "longpoll"]),
+        m => Err(format!("--mode must be etag, longpoll or both, not {m}")),
+    }
+}
+
+/// One HTTP client per source address (each keeps its own connections alive).
+fn clients(ctx: &Ctx) -> Result<Vec<reqwest::Client>, String> {
+    let mut ips: Vec<Option<std::net::IpAddr>> =
+        ctx.sources.all().iter().copied().map(Some).collect();
+    if ips.is_empty() {
+        ips.push(None);
+    }
+    ips.into_iter()
+        .map(|ip| {
+            reqwest::Client::builder()
+                .local_address(ip)
+                .tcp_nodelay(true)
+                .pool_max_idle_per_host(usize::MAX)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .map_err(|e| format!("http client: {e}"))
+        })
+        .collect()
+}
+
+pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
+    let p = params(ctx);
+    let modes = modes(ctx)?;
+    let mut r = Report::new();
+    r.set("conns", p.conns);
+    r.set("duration_s", p.duration);
+    r.set("mode", ctx.args.mode.clone());
+    let procs = ctx.procs(p.conns);
+    r.set("procs", procs);
+    let mut fleet = Fleet::start(ctx, procs, |c, s, l| Box::pin(worker(c, s, l))).await?;
+    fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
+    let server = ServerWatch::start(ctx.args.pid);
+    for mode in modes {
+        // Long-polls return when catalog moves: keep an admin writing it.
+        let writing = Arc::new(AtomicBool::new(mode == "longpoll"));
+        let writes = Arc::new(AtomicU64::new(0));
+        let werrs = Arc::new(Errs::default());
+        let writer = tokio::spawn(catalog_writer(
+            ctx.clone(),
+            writing.clone(),
+            writes.clone(),
+            werrs.clone(),
+        ));
+        let t = Instant::now();
+        fleet.send_all(json!({"cmd": mode}));
+        let res = fleet
+            .gather(&format!("{mode}_done"), ctx.until(p.duration + 60.0), |_, _| {})
+            .await;
+        writing.store(false, Ordering::Relaxed);
+        let _ = writer.await;
+        let wall = t.elapsed().as_secs_f64();
+        let res = res?;
+        let requests = sum(&res, "requests");
+        let elapsed = max_f(&res, "elapsed_s").max(1e-6);
+        let rps = requests as f64 / elapsed;
+        let h = merged(&res, "h_request");
+        let mut m = Map::new();
+        m.insert("requests".into(), requests.into());
+        m.insert("requests_per_s".into(), rps.round().into());
+        m.insert("request_ms".into(), summary(&h));
+        for k in ["not_modified", "ok", "unchanged"] {
+            m.insert(k.into(), sum(&res, k).into());
+        }
+        if mode == "longpoll" {
+            let w = writes.load(Ordering::Relaxed);
+            m.insert("catalog_writes".into(), w.into());
+            m.insert("catalog_writes_per_s".into(), (w as f64 / wall).round().into());
+            if werrs.n() > 0 {
+                for s in werrs.samples() {
+                    r.error(format!("catalog writer: {s}"));
+                }
+            }
+        }
+        r.absorb(&res);
+        r.line(format!(
+            "poll {mode}: {} concurrent, {requests} requests in {elapsed:.1} s: {rps:.0}/s (target >= 50,000/s); {}",
+            p.conns,
+            brief(&h)
+        ));
+        if mode == "longpoll" {
+            r.line(format!(
+                "  catalog changed {} times ({:.0}/s); each change wakes every poller",
+                writes.load(Ordering::Relaxed),
+                writes.load(Ordering::Relaxed) as f64 / wall
+            ));
+        }
+        r.set(mode, Value::Object(m));
+    }
+    server.finish(&mut r);
+    fleet.send_all(json!({"cmd": "stop"}));
+    let results = fleet.gather("done", ctx.until(30.0), |_, _| {}).await?;
+    r.set("client_cpu_s", fleet.client_cpu_s(&results));
+    r.absorb(&results);
+    fleet.close().await;
+    Ok(r)
+}
+
+/// Changes `catalog` as fast as acknowledged while `on` (bounded by the deadline).
+async fn catalog_writer(ctx: Arc<Ctx>, on: Arc<AtomicBool>, n: Arc<AtomicU64>, errs: Arc<Errs>) {
+    if !on.load(Ordering::Relaxed) {
+        return;
+    }
+    let token = match ctx.token(&ctx.user(usize::MAX), Role::Admin) {
+        Ok(t) => t,
+        Err(e) => return errs.add(e),
+    };
+    let Ok(cl) = clients(&ctx) else { return };
+    let url = format!("{}/v1/spaces/catalog/docs/bench/poll", ctx.target.base);
+    let mut i = 0u64;
+    while on.load(Ordering::Relaxed) && Instant::now() < ctx.deadline && i < 10_000_000 {
+        i += 1;
+        let body = json!({"t": crate::client::now_us(), "i": i});
+        match cl[0]
+            .put(&url)
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(resp) if resp.status().is_success() => {
+                let _ = resp.bytes().await;
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(resp) => {
+                errs.add(format!("PUT catalog: {}", resp.status()));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => {
+                errs.add(format!("PUT catalog: {e}"));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    requests: AtomicU64,
+    not_modified: AtomicU64,
+    ok: AtomicU64,
+    unchanged: AtomicU64,
+    regressions: AtomicU64,
+}
+
+async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
+    let p = params(&ctx);
+    let range = slice.range(p.conns);
+    let errs = Arc::new(Errs::default());
+    let regressions = Arc::new(AtomicU64::new(0));
+    let clients = match clients(&ctx) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            errs.add(e);
+            Arc::new(Vec::new())
+        }
+    };
+    let tokens: Arc<Vec<String>> = Arc::new(
+        range
+            .clone()
+            .filter_map(|i| ctx.token(&ctx.user(i), USER).ok())
+            .collect(),
+    );
+    link.emit(json!({"ev": "ready", "connected": tokens.len()}));
+    while let Some(cmd) = tokio::time::timeout_at(ctx.deadline, async {
+        loop {
+            if let Some(c) = link.expect("etag", ctx.deadline).await {
+                return Some(c);
+            }
+            return None;
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+    .or(None)
+    {
+        let _ = cmd;
+        break;
+    }
+    let _ = (&clients, &tokens, &regressions, &errs);
+    let _ = p;
+    link.emit(json!({"ev": "done"}));
+}
+
+#[allow(dead_code)]
+fn unused(_: Counts, _: Lat, _: hdrhistogram::Histogram<u64>) {
+    let _ = hist();
+}

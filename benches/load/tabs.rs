@@ -1,0 +1,309 @@
+//! `tabs`: U users with T tabs each (one WebSocket per tab, subscribed to the
+//! user's space); W writes per second in total, each from one tab. Measures
+//! send-to-receipt in the user's other tabs.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Map, json};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{self, In, Pace, Track};
+use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerLink, done};
+use crate::stats::{Errs, Lat, Report, ServerWatch, brief, merged, sum, summary};
+
+struct P {
+    users: usize,
+    tabs: usize,
+    rate: f64,
+    duration: f64,
+}
+
+fn params(ctx: &Ctx) -> P {
+    let a = &ctx.args;
+    P {
+        users: a.pick(a.users, 1000, 10),
+        tabs: a.tabs.max(2),
+        rate: a.pick(a.rate, 1000.0, 50.0),
+        duration: a.pick(a.duration, 20.0, 2.0),
+    }
+}
+
+pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
+    let p = params(ctx);
+    let mut r = Report::new();
+    r.set("users", p.users);
+    r.set("tabs", p.tabs);
+    r.set("rate", p.rate);
+    r.set("duration_s", p.duration);
+    let procs = ctx.procs(p.users * p.tabs);
+    r.set("procs", procs);
+    let mut fleet = Fleet::start(ctx, procs, |c, s, l| Box::pin(worker(c, s, l))).await?;
+    let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
+    let connected = sum(&ready, "connected");
+    let server = ServerWatch::start(ctx.args.pid);
+    fleet.send_all(json!({"cmd": "go"}));
+    let results = fleet
+        .gather("done", ctx.until(p.duration + 60.0), |_, _| {})
+        .await?;
+    server.finish(&mut r);
+    r.absorb(&results);
+    r.set("client_cpu_s", fleet.client_cpu_s(&results));
+    fleet.close().await;
+    let writes = sum(&results, "writes");
+    let deliveries = sum(&results, "deliveries");
+    let expected = writes * (p.tabs as u64 - 1);
+    let elapsed = crate::stats::max_f(&results, "elapsed_s").max(1e-6);
+    let other = merged(&results, "h_other_tab");
+    let acks = merged(&results, "h_ack");
+    r.set("connected", connected);
+    r.set("writes", writes);
+    r.set("writes_per_s", (writes as f64 / elapsed).round());
+    r.set("deliveries", deliveries);
+    r.set("expected_deliveries", expected);
+    r.set("behind", sum(&results, "behind"));
+    r.set("other_tab_ms", summary(&other));
+    r.set("ack_ms", summary(&acks));
+    if connected < (p.users * p.tabs) as u64 {
+        r.error(format!(
+            "{} of {} tabs failed to connect",
+            (p.users * p.tabs) as u64 - connected,
+            p.users * p.tabs
+        ));
+    }
+    if deliveries < expected {
+        r.error(format!("{} deliveries to other tabs missing", expected - deliveries));
+    }
+    r.line(format!(
+        "tabs: {} users x {} tabs, {writes} writes in {elapsed:.1} s ({:.0}/s, asked {})",
+        p.users,
+        p.tabs,
+        writes as f64 / elapsed,
+        p.rate
+    ));
+    r.line(format!("  send to receipt in the other tabs: {}  (target p99 < 10 ms)", brief(&other)));
+    r.line(format!("  ack: {}", brief(&acks)));
+    Ok(r)
+}
+
+struct Shared {
+    errs: Errs,
+    other: Lat,
+    acks: Lat,
+    writes: AtomicU64,
+    deliveries: AtomicU64,
+    gaps: AtomicU64,
+    dups: AtomicU64,
+    /// Highest acked version per user of this worker.
+    acked: Vec<AtomicU64>,
+    /// Version each tab holds.
+    held: Vec<AtomicU64>,
+}
+
+async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
+    let p = params(&ctx);
+    let users = slice.range(p.users);
+    let nu = users.len();
+    let sh = Arc::new(Shared {
+        errs: Errs::default(),
+        other: Lat::default(),
+        acks: Lat::default(),
+        writes: AtomicU64::new(0),
+        deliveries: AtomicU64::new(0),
+        gaps: AtomicU64::new(0),
+        dups: AtomicU64::new(0),
+        acked: (0..nu).map(|_| AtomicU64::new(0)).collect(),
+        held: (0..nu * p.tabs).map(|_| AtomicU64::new(0)).collect(),
+    });
+    let stop = CancellationToken::new();
+    let (ready_tx, mut ready_rx) = mpsc::channel::<bool>(1024);
+    let mut senders = Vec::with_capacity(nu * p.tabs);
+    let mut tasks = Vec::with_capacity(nu * p.tabs);
+    for (ui, u) in users.clone().enumerate() {
+        for tab in 0..p.tabs {
+            let (tx, rx) = mpsc::channel::<()>(64);
+            senders.push(tx);
+            let (ctx, sh, stop, ready_tx) =
+                (ctx.clone(), sh.clone(), stop.clone(), ready_tx.clone());
+            tasks.push(tokio::spawn(async move {
+                tab_task(ctx, sh, stop, ready_tx, rx, u, ui, tab, p.tabs).await;
+            }));
+        }
+    }
+    drop(ready_tx);
+    let mut ok = 0u64;
+    for _ in 0..nu * p.tabs {
+        match tokio::time::timeout_at(ctx.deadline, ready_rx.recv()).await {
+            Ok(Some(good)) => ok += u64::from(good),
+            _ => break,
+        }
+    }
+    link.emit(json!({"ev": "ready", "connected": ok}));
+    let _ = link.expect("go", ctx.deadline).await;
+    // Pace the writes: round robin over users, and over each user's tabs.
+    let rate = slice.share(p.rate);
+    let start = Instant::now();
+    let end = ctx.until(p.duration);
+    let mut sent = 0u64;
+    let mut behind = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    let mut next_user = 0usize;
+    let mut tab_turn = vec![0usize; nu];
+    while nu > 0 && Instant::now() < end {
+        tick.tick().await;
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        while sent < due {
+            sent += 1;
+            let u = next_user % nu;
+            next_user += 1;
+            let tab = tab_turn[u] % p.tabs;
+            tab_turn[u] += 1;
+            if senders[u * p.tabs + tab].try_send(()).is_err() {
+                behind += 1;
+            }
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    // Let every tab reach its user's last acked version.
+    let drain = ctx.until(10.0);
+    loop {
+        let lagging = (0..nu * p.tabs)
+            .filter(|&i| {
+                sh.held[i].load(Ordering::Relaxed) < sh.acked[i / p.tabs].load(Ordering::Relaxed)
+            })
+            .count();
+        if lagging == 0 {
+            break;
+        }
+        if Instant::now() >= drain {
+            sh.errs
+                .add(format!("{lagging} tab(s) never received their user's last write"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    let mut f = Map::new();
+    f.insert("elapsed_s".into(), elapsed.into());
+    f.insert("writes".into(), sh.writes.load(Ordering::Relaxed).into());
+    f.insert("deliveries".into(), sh.deliveries.load(Ordering::Relaxed).into());
+    f.insert("behind".into(), behind.into());
+    f.insert("gaps".into(), sh.gaps.load(Ordering::Relaxed).into());
+    f.insert("dups".into(), sh.dups.load(Ordering::Relaxed).into());
+    f.insert("h_other_tab".into(), sh.other.b64().into());
+    f.insert("h_ack".into(), sh.acks.b64().into());
+    link.emit(done(&sh.errs, f));
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn tab_task(
+    ctx: Arc<Ctx>,
+    sh: Arc<Shared>,
+    stop: CancellationToken,
+    ready_tx: mpsc::Sender<bool>,
+    mut cmds: mpsc::Receiver<()>,
+    user: usize,
+    ui: usize,
+    tab: usize,
+    tabs: usize,
+) {
+    let cid = format!("lb-{}-u{user}-t{tab}", ctx.run);
+    let mut tr = Track::default();
+    let conn = async {
+        let token = ctx.token(&ctx.user(user), USER)?;
+        let _permit = ctx.connecting.acquire().await.map_err(|e| e.to_string())?;
+        let until = ctx.until(60.0);
+        let mut ws = client::connect(&ctx.target, &ctx.sources, &token).await?;
+        client::welcome(&mut ws, until).await?;
+        client::send(&mut ws, client::hello(&cid, json!({"user:me": null}))).await?;
+        while !tr.started {
+            match client::next_text_until(&mut ws, until).await? {
+                In::Text(t) => {
+                    let f = client::parse(&t)?;
+                    if f.kind == "error" {
+                        return Err(f.describe());
+                    }
+                    tr.apply(&f, |_| {});
+                }
+                In::Closed(why) => return Err(why),
+            }
+        }
+        Ok::<_, String>(ws)
+    };
+    let mut ws = match conn.await {
+        Ok(ws) => ws,
+        Err(e) => {
+            sh.errs.add(e);
+            let _ = ready_tx.send(false).await;
+            return;
+        }
+    };
+    let _ = ready_tx.send(true).await;
+    drop(ready_tx);
+    let held = &sh.held[ui * tabs + tab];
+    held.store(tr.version, Ordering::Relaxed);
+    let mut pace = Pace::new(ctx.args.conn_rate);
+    let mut mid = 0u64;
+    let mut inflight: VecDeque<(u64, Instant)> = VecDeque::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(()) = cmds.recv() => {
+                pace.wait().await;
+                mid += 1;
+                let msg = format!(
+                    r#"{{"type":"mutate","mutation_id":{mid},"space":"user:me","ops":[{{"op":"patch","collection":"bench","id":"tabs","value":{{"t":{},"tab":{tab}}}}}]}}"#,
+                    client::now_us()
+                );
+                inflight.push_back((mid, Instant::now()));
+                if let Err(e) = client::send(&mut ws, msg).await {
+                    sh.errs.add(e);
+                    break;
+                }
+            }
+            m = client::next_text(&mut ws) => match m {
+                In::Text(t) => {
+                    let now = client::now_us();
+                    let f = match client::parse(&t) {
+                        Ok(f) => f,
+                        Err(e) => { sh.errs.add(e); continue; }
+                    };
+                    match &*f.kind {
+                        "ack" => {
+                            if let Some((m, at)) = inflight.pop_front() {
+                                if Some(m) != f.mutation_id {
+                                    sh.errs.add("acks out of order");
+                                }
+                                sh.acks.record(at.elapsed().as_micros() as u64);
+                            }
+                            sh.writes.fetch_add(1, Ordering::Relaxed);
+                            sh.acked[ui].fetch_max(f.version.unwrap_or(0), Ordering::Relaxed);
+                        }
+                        "reject" | "error" => sh.errs.add(f.describe()),
+                        _ => {
+                            tr.apply(&f, |a| {
+                                if a.origin.is_some_and(|o| o.client_id != cid) {
+                                    if let Some(t) = client::stamp(a.value) {
+                                        sh.other.record(now.saturating_sub(t));
+                                    }
+                                    sh.deliveries.fetch_add(1, Ordering::Relaxed);
+                                }
+                            });
+                            held.store(tr.version, Ordering::Relaxed);
+                        }
+                    }
+                }
+                In::Closed(why) => { sh.errs.add(why); break; }
+            },
+        }
+    }
+    sh.gaps.fetch_add(tr.gaps, Ordering::Relaxed);
+    sh.dups.fetch_add(tr.dups, Ordering::Relaxed);
+}

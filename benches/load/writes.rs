@@ -1,0 +1,184 @@
+//! `writes`: C writers, one per user, each sending the next mutation as soon
+//! as the previous one is acknowledged. Mutations per second and ack latency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, json};
+use tokio::time::Instant;
+
+use crate::client::{self, Writer};
+use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerLink, done};
+use crate::stats::{Errs, Lat, Report, ServerWatch, brief, max_f, merged, sum, summary};
+
+struct P {
+    writers: usize,
+    duration: f64,
+}
+
+fn params(ctx: &Ctx) -> P {
+    let a = &ctx.args;
+    P {
+        writers: a.pick(a.writers, 200, 10),
+        duration: a.pick(a.duration, 20.0, 2.0),
+    }
+}
+
+pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
+    let p = params(ctx);
+    let mut r = Report::new();
+    r.set("writers", p.writers);
+    r.set("duration_s", p.duration);
+    r.set("conn_rate", ctx.args.conn_rate);
+    let procs = ctx.procs(p.writers);
+    r.set("procs", procs);
+    let mut fleet = Fleet::start(ctx, procs, |c, s, l| Box::pin(worker(c, s, l))).await?;
+    let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
+    let connected = sum(&ready, "connected");
+    let server = ServerWatch::start(ctx.args.pid);
+    fleet.send_all(json!({"cmd": "go"}));
+    let results = fleet
+        .gather("done", ctx.until(p.duration + 60.0), |_, _| {})
+        .await?;
+    server.finish(&mut r);
+    r.absorb(&results);
+    r.set("client_cpu_s", fleet.client_cpu_s(&results));
+    fleet.close().await;
+    let acks = sum(&results, "acks");
+    let elapsed = max_f(&results, "elapsed_s").max(1e-6);
+    let h = merged(&results, "h_ack");
+    let rate = acks as f64 / elapsed;
+    r.set("connected", connected);
+    r.set("mutations", acks);
+    r.set("noops", sum(&results, "noops"));
+    r.set("elapsed_s", (elapsed * 1000.0).round() / 1000.0);
+    r.set("mutations_per_s", rate.round());
+    r.set("ack_ms", summary(&h));
+    if connected < p.writers as u64 {
+        r.error(format!(
+            "{} of {} writers failed to connect",
+            p.writers as u64 - connected,
+            p.writers
+        ));
+    }
+    if ctx.args.conn_rate > 0.0 && rate >= 0.95 * ctx.args.conn_rate * connected as f64 {
+        r.line(format!(
+            "  note: writers are paced at {} msg/s each (--conn-rate); this run hit that cap",
+            ctx.args.conn_rate
+        ));
+    }
+    r.line(format!(
+        "writes: {} writers, {acks} mutations in {elapsed:.1} s: {rate:.0}/s (target >= 20,000/s SQLite, >= 10,000/s PostgreSQL)",
+        connected
+    ));
+    r.line(format!("  ack latency: {}", brief(&h)));
+    Ok(r)
+}
+
+async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
+    let p = params(&ctx);
+    let range = slice.range(p.writers);
+    let errs = Arc::new(Errs::default());
+    let lat = Arc::new(Lat::default());
+    let acks = Arc::new(AtomicU64::new(0));
+    let noops = Arc::new(AtomicU64::new(0));
+    let gaps = Arc::new(AtomicU64::new(0));
+    let dups = Arc::new(AtomicU64::new(0));
+    let (go_tx, go_rx) = tokio::sync::watch::channel(None::<Instant>);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(1024);
+    let mut tasks = Vec::new();
+    for i in range.clone() {
+        let (ctx, errs, lat, acks, noops, gaps, dups) = (
+            ctx.clone(),
+            errs.clone(),
+            lat.clone(),
+            acks.clone(),
+            noops.clone(),
+            gaps.clone(),
+            dups.clone(),
+        );
+        let (ready_tx, mut go_rx) = (ready_tx.clone(), go_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            let user = ctx.user(i);
+            let opened = async {
+                let token = ctx.token(&user, USER)?;
+                let _permit = ctx.connecting.acquire().await.map_err(|e| e.to_string())?;
+                Writer::open(
+                    &ctx.target,
+                    &ctx.sources,
+                    &token,
+                    format!("lb-{}-w{i}", ctx.run),
+                    ctx.args.conn_rate,
+                )
+                .await
+            };
+            let mut w = match opened.await {
+                Ok(w) => w,
+                Err(e) => {
+                    errs.add(e);
+                    let _ = ready_tx.send(false).await;
+                    return;
+                }
+            };
+            let _ = ready_tx.send(true).await;
+            drop(ready_tx);
+            let Ok(end) = go_rx.wait_for(Option::is_some).await.map(|v| v.unwrap_or(ctx.deadline))
+            else {
+                return;
+            };
+            let mut last: Option<u64> = None;
+            let mut n = 0u64;
+            while n < ctx.args.count && Instant::now() < end {
+                n += 1;
+                let ops = client::put_stamped("bench", "w", &format!(r#","n":{n}"#));
+                let t = Instant::now();
+                match w.mutate("user:me", &ops).await {
+                    Ok(a) => {
+                        lat.record(t.elapsed().as_micros() as u64);
+                        acks.fetch_add(1, Ordering::Relaxed);
+                        if a.noop {
+                            noops.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // One writer per space: each ack is the next version.
+                        if let Some(prev) = last {
+                            if a.version <= prev {
+                                dups.fetch_add(1, Ordering::Relaxed);
+                            } else if a.version > prev + 1 {
+                                gaps.fetch_add(a.version - prev - 1, Ordering::Relaxed);
+                            }
+                        }
+                        last = Some(a.version);
+                    }
+                    Err(e) => {
+                        errs.add(e);
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    drop(ready_tx);
+    let mut ok = 0u64;
+    for _ in range.clone() {
+        match tokio::time::timeout_at(ctx.deadline, ready_rx.recv()).await {
+            Ok(Some(good)) => ok += u64::from(good),
+            _ => break,
+        }
+    }
+    link.emit(json!({"ev": "ready", "connected": ok}));
+    let _ = link.expect("go", ctx.deadline).await;
+    let start = Instant::now();
+    let _ = go_tx.send(Some(ctx.until(p.duration)));
+    for t in tasks {
+        let _ = tokio::time::timeout_at(ctx.until(p.duration + 40.0), t).await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut f = Map::new();
+    f.insert("elapsed_s".into(), elapsed.into());
+    f.insert("acks".into(), acks.load(Ordering::Relaxed).into());
+    f.insert("noops".into(), noops.load(Ordering::Relaxed).into());
+    f.insert("gaps".into(), gaps.load(Ordering::Relaxed).into());
+    f.insert("dups".into(), dups.load(Ordering::Relaxed).into());
+    f.insert("h_ack".into(), lat.b64().into());
+    link.emit(done(&errs, f));
+}
