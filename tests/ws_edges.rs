@@ -59,6 +59,16 @@ async fn bad_frames_get_errors_and_the_connection_lives() {
         );
         w.roundtrip(i as u64).await;
     }
+    // A mutate frame over the limit is rejected by id (not processed).
+    let big = json!({"type": "mutate", "mutation_id": 1, "space": "user:me",
+        "ops": [{"op": "put", "collection": "a", "id": "x", "value": "z".repeat(2000)}]});
+    w.send(big).await;
+    let f = w.recv().await;
+    assert_eq!(
+        (f["type"].as_str(), f["code"].as_str(), f["mutation_id"].as_u64()),
+        (Some("reject"), Some("too_large"), Some(1)),
+        "{f}"
+    );
     // Invalid ops are rejected, not errors; the connection goes on.
     w.hello("c1", json!({})).await;
     w.send(

@@ -118,6 +118,12 @@ impl WorkerLink {
     pub fn emitter(&self) -> mpsc::UnboundedSender<Value> {
         self.events.clone()
     }
+    /// The next command before `until`.
+    pub async fn cmd(&mut self, until: Instant) -> Option<Value> {
+        tokio::time::timeout_at(until, self.cmds.recv())
+            .await
+            .ok()?
+    }
     /// The next command named `name` (others are ignored) before `until`.
     pub async fn expect(&mut self, name: &str, until: Instant) -> Option<Value> {
         loop {

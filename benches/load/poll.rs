@@ -13,7 +13,7 @@ use tidemark::engine::Role;
 use tokio::time::Instant;
 
 use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerLink, done};
-use crate::stats::{Errs, Lat, Report, ServerWatch, brief, hist, max_f, merged, sum, summary};
+use crate::stats::{Errs, Lat, Report, ServerWatch, brief, max_f, merged, sum, summary};
 
 struct P {
     conns: usize,
@@ -190,7 +190,8 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
         Ok(c) => Arc::new(c),
         Err(e) => {
             errs.add(e);
-            Arc::new(Vec::new())
+            link.emit(done(&errs, Map::new()));
+            return;
         }
     };
     let tokens: Arc<Vec<String>> = Arc::new(
@@ -200,28 +201,170 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
             .collect(),
     );
     link.emit(json!({"ev": "ready", "connected": tokens.len()}));
-    while let Some(cmd) = tokio::time::timeout_at(ctx.deadline, async {
-        loop {
-            if let Some(c) = link.expect("etag", ctx.deadline).await {
-                return Some(c);
-            }
-            return None;
+    while let Some(cmd) = link.cmd(ctx.deadline).await {
+        let mode = cmd["cmd"].as_str().unwrap_or_default().to_string();
+        if mode != "etag" && mode != "longpoll" {
+            break;
         }
-    })
-    .await
-    .ok()
-    .flatten()
-    .or(None)
-    {
-        let _ = cmd;
-        break;
+        let counts = Arc::new(Counts::default());
+        let lat = Arc::new(Lat::default());
+        let start = Instant::now();
+        let end = ctx.until(p.duration);
+        let mut tasks = Vec::new();
+        for k in 0..tokens.len() {
+            let (ctx, clients, tokens, counts, lat, errs) = (
+                ctx.clone(),
+                clients.clone(),
+                tokens.clone(),
+                counts.clone(),
+                lat.clone(),
+                errs.clone(),
+            );
+            let longpoll = mode == "longpoll";
+            tasks.push(tokio::spawn(async move {
+                let cl = &clients[k % clients.len()];
+                let auth = format!("Bearer {}", tokens[k]);
+                let r = if longpoll {
+                    long_poller(&ctx, cl, &auth, end, &counts, &lat).await
+                } else {
+                    etag_poller(&ctx, cl, &auth, end, &counts, &lat).await
+                };
+                if let Err(e) = r {
+                    errs.add(e);
+                }
+            }));
+        }
+        for t in tasks {
+            let _ = tokio::time::timeout_at(ctx.until(p.duration + 40.0), t).await;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        regressions.fetch_add(counts.regressions.load(Ordering::Relaxed), Ordering::Relaxed);
+        let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        link.emit(json!({
+            "ev": format!("{mode}_done"),
+            "elapsed_s": elapsed,
+            "requests": c(&counts.requests),
+            "not_modified": c(&counts.not_modified),
+            "ok": c(&counts.ok),
+            "unchanged": c(&counts.unchanged),
+            "h_request": lat.b64(),
+        }));
     }
-    let _ = (&clients, &tokens, &regressions, &errs);
-    let _ = p;
-    link.emit(json!({"ev": "done"}));
+    let mut f = Map::new();
+    f.insert("gaps".into(), 0.into());
+    // A version going backwards is counted as a duplicate.
+    f.insert("dups".into(), regressions.load(Ordering::Relaxed).into());
+    link.emit(done(&errs, f));
 }
 
-#[allow(dead_code)]
-fn unused(_: Counts, _: Lat, _: hdrhistogram::Histogram<u64>) {
-    let _ = hist();
+async fn version_of(resp: reqwest::Response) -> Result<u64, String> {
+    let v: Value = resp.json().await.map_err(|e| format!("version body: {e}"))?;
+    v["version"]
+        .as_u64()
+        .ok_or_else(|| format!("version body without a version: {v}"))
+}
+
+/// `If-None-Match` with the last ETag until `end`: 304 while nothing changes.
+async fn etag_poller(
+    ctx: &Ctx,
+    cl: &reqwest::Client,
+    auth: &str,
+    end: Instant,
+    counts: &Counts,
+    lat: &Lat,
+) -> Result<(), String> {
+    let url = format!("{}/v1/spaces/user:me/version", ctx.target.base);
+    let resp = cl
+        .get(&url)
+        .header(AUTHORIZATION, auth)
+        .send()
+        .await
+        .map_err(|e| format!("GET version: {e}"))?;
+    if resp.status() != StatusCode::OK {
+        return Err(format!("GET version: {}", resp.status()));
+    }
+    let mut etag = resp
+        .headers()
+        .get(ETAG)
+        .cloned()
+        .ok_or("GET version: no ETag")?;
+    let mut version = version_of(resp).await?;
+    let mut n = 0u64;
+    while Instant::now() < end && n < 100_000_000 {
+        n += 1;
+        let t = Instant::now();
+        let resp = cl
+            .get(&url)
+            .header(AUTHORIZATION, auth)
+            .header(IF_NONE_MATCH, etag.clone())
+            .send()
+            .await
+            .map_err(|e| format!("GET version: {e}"))?;
+        match resp.status() {
+            StatusCode::NOT_MODIFIED => {
+                let _ = resp.bytes().await;
+                counts.not_modified.fetch_add(1, Ordering::Relaxed);
+            }
+            StatusCode::OK => {
+                if let Some(e) = resp.headers().get(ETAG) {
+                    etag = e.clone();
+                }
+                let v = version_of(resp).await?;
+                if v < version {
+                    counts.regressions.fetch_add(1, Ordering::Relaxed);
+                }
+                version = v;
+                counts.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            s => return Err(format!("GET version with If-None-Match: {s}")),
+        }
+        lat.record(t.elapsed().as_micros() as u64);
+        counts.requests.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// `?since=V&wait=5` on catalog until `end`: returns as soon as it moves.
+async fn long_poller(
+    ctx: &Ctx,
+    cl: &reqwest::Client,
+    auth: &str,
+    end: Instant,
+    counts: &Counts,
+    lat: &Lat,
+) -> Result<(), String> {
+    let url = format!("{}/v1/spaces/catalog/version", ctx.target.base);
+    let resp = cl
+        .get(&url)
+        .header(AUTHORIZATION, auth)
+        .send()
+        .await
+        .map_err(|e| format!("GET version: {e}"))?;
+    let mut version = version_of(resp).await?;
+    let mut n = 0u64;
+    while Instant::now() < end && n < 100_000_000 {
+        n += 1;
+        let t = Instant::now();
+        let resp = cl
+            .get(format!("{url}?since={version}&wait=5"))
+            .header(AUTHORIZATION, auth)
+            .send()
+            .await
+            .map_err(|e| format!("long-poll: {e}"))?;
+        if resp.status() != StatusCode::OK {
+            return Err(format!("long-poll: {}", resp.status()));
+        }
+        let v = version_of(resp).await?;
+        lat.record(t.elapsed().as_micros() as u64);
+        counts.requests.fetch_add(1, Ordering::Relaxed);
+        if v < version {
+            counts.regressions.fetch_add(1, Ordering::Relaxed);
+        } else if v == version {
+            counts.unchanged.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counts.ok.fetch_add(1, Ordering::Relaxed);
+        }
+        version = v;
+    }
+    Ok(())
 }

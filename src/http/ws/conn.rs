@@ -219,6 +219,29 @@ impl Conn {
         }
     }
 
+    /// A frame refused before it is processed: a `mutate` gets a `reject`
+    /// naming its id (not recorded as processed: the client sends it again
+    /// later), anything else an `error`.
+    fn refuse(&mut self, text: &str, code: RejectCode, message: String) -> Flow {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            #[serde(rename = "type")]
+            kind: String,
+            mutation_id: Option<u64>,
+            space: Option<String>,
+        }
+        let head = serde_json::from_str::<Head>(text).ok().filter(|h| h.kind == "mutate");
+        if let Some(Head { mutation_id: Some(mutation_id), space: Some(space), .. }) = head {
+            self.send(ServerMsg::Reject { mutation_id, space, code, message, current: None });
+            return if self.violation() {
+                Flow::Close(4008, "too many bad or excess messages")
+            } else {
+                Flow::Continue
+            };
+        }
+        self.bad(code.as_str(), message)
+    }
+
     async fn on_frame(&mut self, m: Message) -> Flow {
         let t = match m {
             Message::Text(t) => t,
@@ -232,14 +255,13 @@ impl Conn {
             Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
         };
         if self.over_rate() {
-            return self.bad("rate_limited", "too many messages; slow down");
+            let message = "too many messages; slow down".to_string();
+            return self.refuse(&t, RejectCode::RateLimited, message);
         }
         let max = self.st.cfg.ws.max_frame_bytes;
         if t.len() > max {
-            return self.bad(
-                "too_large",
-                format!("frame of {} bytes; the limit is {max}", t.len()),
-            );
+            let message = format!("frame of {} bytes; the limit is {max}", t.len());
+            return self.refuse(&t, RejectCode::TooLarge, message);
         }
         let v: serde_json::Value = match serde_json::from_str(&t) {
             Ok(v) => v,
