@@ -65,7 +65,11 @@ async fn bad_frames_get_errors_and_the_connection_lives() {
     w.send(big).await;
     let f = w.recv().await;
     assert_eq!(
-        (f["type"].as_str(), f["code"].as_str(), f["mutation_id"].as_u64()),
+        (
+            f["type"].as_str(),
+            f["code"].as_str(),
+            f["mutation_id"].as_u64()
+        ),
         (Some("reject"), Some("too_large"), Some(1)),
         "{f}"
     );

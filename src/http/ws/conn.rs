@@ -230,9 +230,22 @@ impl Conn {
             mutation_id: Option<u64>,
             space: Option<String>,
         }
-        let head = serde_json::from_str::<Head>(text).ok().filter(|h| h.kind == "mutate");
-        if let Some(Head { mutation_id: Some(mutation_id), space: Some(space), .. }) = head {
-            self.send(ServerMsg::Reject { mutation_id, space, code, message, current: None });
+        let head = serde_json::from_str::<Head>(text)
+            .ok()
+            .filter(|h| h.kind == "mutate");
+        if let Some(Head {
+            mutation_id: Some(mutation_id),
+            space: Some(space),
+            ..
+        }) = head
+        {
+            self.send(ServerMsg::Reject {
+                mutation_id,
+                space,
+                code,
+                message,
+                current: None,
+            });
             return if self.violation() {
                 Flow::Close(4008, "too many bad or excess messages")
             } else {
