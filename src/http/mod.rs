@@ -1,6 +1,7 @@
 //! The HTTP edge: axum routes, auth, errors. Handlers are thin; the engine
 //! does the work.
 
+mod assets;
 pub mod auth;
 mod dev;
 pub mod error;
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sse::router())
         .merge(ws::router())
         .merge(dev::router(state.cfg.dev))
+        .merge(assets::router(state.cfg.dev))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes));
     if !state.cfg.allowed_origins.is_empty() {
