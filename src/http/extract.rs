@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for AuthUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = bearer(parts).or_else(|| query_token(parts.uri.query()));
+        let token = bearer(&parts.headers).or_else(|| query_token(parts.uri.query()));
         let Some(token) = token else {
             return Err(ApiError::unauthorized("missing bearer token"));
         };
@@ -58,9 +58,9 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-fn bearer(parts: &Parts) -> Option<String> {
-    let h = parts
-        .headers
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    let h = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?;

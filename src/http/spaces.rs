@@ -206,18 +206,24 @@ fn origin(headers: &HeaderMap) -> ApiResult<Option<Origin>> {
     }
 }
 
+type DocPath = Path<(String, String, String)>;
+
+/// The shared path of PUT, PATCH and DELETE: check, build the op, mutate, map
+/// the result to a response.
 async fn write(
     st: AppState,
     who: crate::engine::Principal,
-    space: String,
-    op: Op,
+    Path((space, collection, id)): DocPath,
     headers: &HeaderMap,
+    make_op: impl FnOnce(String, String, Option<u64>) -> Op,
 ) -> ApiResult<Response> {
-    let via_if_match = op.if_version().is_some();
+    who.writable(&space)?;
+    check_target(&collection, &id)?;
+    let if_version = if_match(headers)?;
     let input = MutationInput {
         origin: origin(headers)?,
         space,
-        ops: vec![op],
+        ops: vec![make_op(collection, id, if_version)],
         trusted: false,
     };
     let (_, result) = st.engine.mutate(&who, input).await?;
@@ -232,58 +238,63 @@ async fn write(
             message,
             current,
             ..
-        } => Err(ApiError::from_reject(code, message, current, via_if_match)),
+        } => Err(ApiError::from_reject(
+            code,
+            message,
+            current,
+            if_version.is_some(),
+        )),
     }
 }
 
 async fn put_doc(
     State(st): State<AppState>,
     AuthUser(who): AuthUser,
-    Path((space, collection, id)): Path<(String, String, String)>,
+    path: DocPath,
     headers: HeaderMap,
     JsonBody(value): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
-    who.writable(&space)?;
-    check_target(&collection, &id)?;
-    let op = Op::Put {
-        collection,
-        id,
-        value,
-        if_version: if_match(&headers)?,
-    };
-    write(st, who, space, op, &headers).await
+    write(st, who, path, &headers, |collection, id, if_version| {
+        Op::Put {
+            collection,
+            id,
+            value,
+            if_version,
+        }
+    })
+    .await
 }
 
 async fn patch_doc(
     State(st): State<AppState>,
     AuthUser(who): AuthUser,
-    Path((space, collection, id)): Path<(String, String, String)>,
+    path: DocPath,
     headers: HeaderMap,
     JsonBody(value): JsonBody<serde_json::Value>,
 ) -> ApiResult<Response> {
-    who.writable(&space)?;
-    check_target(&collection, &id)?;
-    let op = Op::Patch {
-        collection,
-        id,
-        value,
-        if_version: if_match(&headers)?,
-    };
-    write(st, who, space, op, &headers).await
+    write(st, who, path, &headers, |collection, id, if_version| {
+        Op::Patch {
+            collection,
+            id,
+            value,
+            if_version,
+        }
+    })
+    .await
 }
 
 async fn delete_doc(
     State(st): State<AppState>,
     AuthUser(who): AuthUser,
-    Path((space, collection, id)): Path<(String, String, String)>,
+    path: DocPath,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    who.writable(&space)?;
-    check_target(&collection, &id)?;
-    let op = Op::Delete {
-        collection,
-        id,
-        if_version: if_match(&headers)?,
-    };
-    write(st, who, space, op, &headers).await
+    write(st, who, path, &headers, |collection, id, if_version| {
+        Op::Delete {
+            collection,
+            id,
+            if_version,
+        }
+    })
+    .await
 }

@@ -15,7 +15,7 @@ use dashmap::DashMap;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::query_token;
+use super::extract::{bearer, query_token};
 
 pub const SUBPROTOCOL: &str = "tidemark.v1";
 
@@ -96,15 +96,4 @@ async fn upgrade(
             let tracker = st.tasks.clone();
             tracker.track_future(conn::run(socket, st, auth))
         })
-}
-
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let h = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = h.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
 }
