@@ -69,7 +69,9 @@ pub struct EngineConfig {
     pub catchup_max_events: usize,
     /// Page size when reading the durable log.
     pub catchup_page: u32,
-    /// Live messages buffered per space before a slow subscriber lags.
+    /// Live messages buffered per space before a slow subscriber lags (and is
+    /// caught up from the ring instead). Allocated up front for every loaded
+    /// space, so kept small.
     pub live_buffer: usize,
     /// Spaces kept in memory; idle ones beyond this are evicted first.
     pub max_loaded_spaces: usize,
@@ -88,7 +90,7 @@ impl Default for EngineConfig {
             log_retention_events: 10_000,
             catchup_max_events: 5_000,
             catchup_page: 500,
-            live_buffer: 1024,
+            live_buffer: 32,
             max_loaded_spaces: 100_000,
             space_idle: Duration::from_secs(300),
             namer: None,
