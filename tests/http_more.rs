@@ -151,3 +151,56 @@ async fn a_store_outage_answers_503_and_loses_nothing_acknowledged() {
         .await;
     assert_eq!(st, 200, "writes work again");
 }
+
+#[tokio::test]
+async fn idle_spaces_leave_memory_on_their_own() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut a = args(&db);
+    a.space_idle_secs = 1;
+    let s = TestServer::start(&a).await;
+    for u in 0..5 {
+        let t = s.token(&format!("u{u}"));
+        s.send("PUT", &t, "/v1/spaces/user:me/docs/a/x", Some(json!(u)))
+            .await;
+    }
+    let engine = &s.state.engine;
+    assert!((0..5).all(|u| engine.is_loaded(&format!("user:u{u}"))));
+    // A subscribed space stays; the others leave within a few sweeps.
+    let mut ws = common::ws::Ws::open(&s.base, &s.token("u0")).await;
+    ws.hello("c", json!({"user:me": null})).await;
+    ws.recv().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while (1..5).any(|u| engine.is_loaded(&format!("user:u{u}"))) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "idle spaces were not evicted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(engine.is_loaded("user:u0"), "the subscribed space stays");
+    // An evicted space loads again on use, with its data.
+    let (_, doc) = s.get(&s.token("u3"), "/v1/spaces/user:me/docs/a/x").await;
+    assert_eq!(doc["value"], json!(3));
+    ws.roundtrip(1).await;
+}
+
+#[tokio::test]
+async fn loaded_spaces_are_capped() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut a = args(&db);
+    a.max_loaded_spaces = 2;
+    let s = TestServer::start(&a).await;
+    for u in 0..6 {
+        let t = s.token(&format!("u{u}"));
+        s.send("PUT", &t, "/v1/spaces/user:me/docs/a/x", Some(json!(u)))
+            .await;
+    }
+    s.state.engine.evict_idle(false);
+    let user_spaces = (0..6)
+        .filter(|u| s.state.engine.is_loaded(&format!("user:u{u}")))
+        .count();
+    assert!(
+        s.state.engine.loaded_spaces() <= 2,
+        "{user_spaces} user spaces still loaded"
+    );
+}

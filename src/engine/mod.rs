@@ -141,6 +141,11 @@ impl Engine {
         self.inner.spaces.len()
     }
 
+    /// Whether a space is held in memory now.
+    pub fn is_loaded(&self, name: &str) -> bool {
+        self.inner.spaces.contains_key(name)
+    }
+
     fn now_secs(&self) -> u64 {
         self.inner.started.elapsed().as_secs()
     }
