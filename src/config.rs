@@ -87,6 +87,21 @@ pub struct ServeArgs {
     /// Time allowed for in-flight work at shutdown, seconds.
     #[arg(long, env = "TIDEMARK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Do not load the shipped catalog into an empty `catalog` space.
+    #[arg(long, env = "TIDEMARK_NO_DEFAULT_CATALOG", action = ArgAction::SetTrue)]
+    pub no_default_catalog: bool,
+    /// Time between provider health probes (`health_url`), milliseconds; 0 = off.
+    #[arg(long, env = "TIDEMARK_HEALTH_INTERVAL_MS", default_value_t = 30_000)]
+    pub health_interval_ms: u64,
+    /// Longest wait for one health probe, milliseconds.
+    #[arg(long, env = "TIDEMARK_HEALTH_TIMEOUT_MS", default_value_t = 5_000)]
+    pub health_timeout_ms: u64,
+    /// Consecutive failed probes before a provider is `unavailable`.
+    #[arg(long, env = "TIDEMARK_HEALTH_FAILURES", default_value_t = 2)]
+    pub health_failures: u32,
+    /// Lockbox: master keys (hidden values), server-wide provider keys, base URLs.
+    #[command(flatten)]
+    pub lockbox: crate::domain::lockbox::LockboxArgs,
 }
 
 impl ServeArgs {

@@ -31,6 +31,45 @@ enum Cmd {
         #[arg(long, default_value_t = 3600)]
         ttl_secs: u64,
     },
+    /// Print a new lockbox master key line `kid:base64key` (a secret).
+    Keygen {
+        /// Key id (default: k + the current UTC time).
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// Lockbox maintenance.
+    Lockbox {
+        #[command(subcommand)]
+        cmd: LockboxCmd,
+    },
+    /// The provider and model catalog.
+    Catalog {
+        #[command(subcommand)]
+        cmd: CatalogCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCmd {
+    /// Load or update the catalog from FILE.json (`{"providers":[...],"models":[...]}`);
+    /// unchanged entries are not written, so loading the same file twice emits nothing.
+    Load {
+        file: std::path::PathBuf,
+        /// Load through a running server (`http://127.0.0.1:8080`) so its
+        /// subscribers get the events at once; default: straight into the database.
+        #[arg(long)]
+        server: Option<String>,
+        /// Admin token for --server (default: one signed with TIDEMARK_JWT_SECRET).
+        #[arg(long)]
+        token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LockboxCmd {
+    /// Re-encrypt every stored key under the first TIDEMARK_MASTER_KEYS key
+    /// (safe to re-run and to interrupt); prints counts.
+    Rotate,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -97,6 +136,33 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             let (token, _) = auth.mint(&user, role, ttl_secs)?;
             println!("{token}");
+            Ok(())
+        }
+        Cmd::Keygen { kid } => tidemark::domain::lockbox::rotate::keygen_command(kid.as_deref()),
+        Cmd::Lockbox {
+            cmd: LockboxCmd::Rotate,
+        } => tidemark::domain::lockbox::rotate::rotate_command(
+            &cli.serve.lockbox,
+            &cli.serve.database_url,
+        )
+        .await
+        .map(|_| ()),
+        Cmd::Catalog {
+            cmd:
+                CatalogCmd::Load {
+                    file,
+                    server,
+                    token,
+                },
+        } => {
+            let report = tidemark::domain::catalog::cli::load_file(
+                &cli.serve,
+                &file,
+                server.as_deref(),
+                token,
+            )
+            .await?;
+            println!("{report}");
             Ok(())
         }
     }

@@ -47,8 +47,38 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
                 .collect()
         }
     };
+    // Refuse a malformed or short master key before anything else; its error
+    // names the entry, never the key.
+    let master_keys = crate::domain::lockbox::master_keys(&args.lockbox)
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let store = crate::store::connect(&args.database_url).await?;
-    let engine = Engine::new(store, args.engine_config());
+    let mut engine_cfg = args.engine_config();
+    // Seed domain checks and event names (issue 5).
+    crate::domain::setup::install_hooks(&mut engine_cfg);
+    // Lockbox and model_config checks run after any validator installed above.
+    let catalog = crate::domain::lockbox::CatalogView::default();
+    engine_cfg.validator = Some(crate::domain::lockbox::compose_validator(
+        engine_cfg.validator.take(),
+        catalog.clone(),
+    ));
+    let engine = Engine::new(store, engine_cfg);
+    catalog
+        .attach(&engine)
+        .await
+        .map_err(|e| StartError::Config(format!("cannot load the catalog: {e}")))?;
+    if master_keys.is_none() {
+        tracing::warn!(
+            "TIDEMARK_MASTER_KEYS is not set: the lockbox answers 503 and stores nothing"
+        );
+    }
+    let lockbox =
+        crate::domain::lockbox::Lockbox::open(&args.lockbox, master_keys, &args.database_url)
+            .await
+            .map_err(StartError::Config)?;
+    // Default catalog and provider health task (issue 5); stops at shutdown.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let domain_cfg = crate::domain::setup::DomainConfig::from_args(args);
+    let domain = crate::domain::setup::start(&engine, &domain_cfg, shutdown.clone()).await;
     Ok(AppState {
         engine,
         auth: Arc::new(Auth::new(&secret, args.jwt_audience.clone())),
@@ -60,10 +90,12 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
             allowed_origins: args.allowed_origins.clone(),
             ws: args.ws_config(),
         }),
-        shutdown: tokio_util::sync::CancellationToken::new(),
+        shutdown,
         tasks: tokio_util::task::TaskTracker::new(),
         ws_registry: Default::default(),
         grace: Duration::from_secs(args.shutdown_grace_secs),
+        lockbox: Arc::new(lockbox),
+        domain: Arc::new(domain),
     })
 }
 

@@ -94,12 +94,15 @@ async fn catalog_is_read_by_all_and_written_by_admin(b: Backend) {
     let (_db, s) = server(b).await;
     let user = s.token("alice");
     let admin = token("root", Role::Admin);
+    // A valid provider document: catalog documents are checked (issue 5).
+    let doc =
+        json!({"id": "openai", "display_name": "OpenAI", "status": "available", "enabled": true});
     let (st, v) = s
         .send(
             "PUT",
             &user,
             "/v1/spaces/catalog/docs/providers/openai",
-            Some(json!({"x": 1})),
+            Some(doc.clone()),
         )
         .await;
     assert_eq!((st, v["error"]["code"].as_str()), (403, Some("forbidden")));
@@ -108,14 +111,14 @@ async fn catalog_is_read_by_all_and_written_by_admin(b: Backend) {
             "PUT",
             &admin,
             "/v1/spaces/catalog/docs/providers/openai",
-            Some(json!({"x": 1})),
+            Some(doc.clone()),
         )
         .await;
     assert_eq!(st, 200);
     let (st, v) = s
         .get(&user, "/v1/spaces/catalog/docs/providers/openai")
         .await;
-    assert_eq!((st, v["value"].clone()), (200, json!({"x": 1})));
+    assert_eq!((st, v["value"].clone()), (200, doc));
     // Admin is no super-user of user spaces.
     let (st, _) = s.get(&admin, "/v1/spaces/user:alice/state").await;
     assert_eq!(st, 403);

@@ -147,7 +147,7 @@ async fn conflict_rejection_carries_current_document(b: Backend) {
         .put(s.url("/v1/spaces/user:me/docs/settings/ui"))
         .bearer_auth(&t)
         .header("if-match", "\"1\"")
-        .json(&json!({"theme": "x"}))
+        .json(&json!({"theme": "system"}))
         .send()
         .await
         .unwrap();
@@ -161,7 +161,7 @@ async fn conflict_rejection_carries_current_document(b: Backend) {
         .put(s.url("/v1/spaces/user:me/docs/settings/ui"))
         .bearer_auth(&t)
         .header("if-match", "\"2\"")
-        .json(&json!({"theme": "x"}))
+        .json(&json!({"theme": "system"}))
         .send()
         .await
         .unwrap();

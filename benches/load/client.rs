@@ -396,12 +396,15 @@ pub fn hello(client_id: &str, subscribe: serde_json::Value) -> String {
 pub struct Ack {
     pub version: u64,
     pub noop: bool,
+    /// From the send to the ack.
+    pub latency_us: u64,
+    /// When it was sent, µs since the epoch.
+    pub sent_us: u64,
 }
 
 /// A connection that writes and waits for each ack (subscribes nothing).
 pub struct Writer {
     pub ws: Ws,
-    pub client_id: String,
     next_mid: u64,
     pace: Pace,
 }
@@ -421,23 +424,30 @@ impl Writer {
         send(&mut ws, hello(&client_id, serde_json::json!({}))).await?;
         Ok(Writer {
             ws,
-            client_id,
             next_mid: 1,
             pace,
         })
     }
 
-    /// Sends one mutation (`ops` is a JSON array) and waits for its ack.
-    pub async fn mutate(&mut self, space: &str, ops: &str) -> Result<Ack, String> {
+    /// Sends one mutation and waits for its ack. `ops` builds the JSON array
+    /// of ops from the send time (µs since the epoch), taken after pacing.
+    pub async fn mutate(
+        &mut self,
+        space: &str,
+        ops: impl FnOnce(u64) -> String,
+    ) -> Result<Ack, String> {
         self.pace.wait().await;
         let mid = self.next_mid;
         self.next_mid += 1;
+        let sent_us = now_us();
         let msg = format!(
-            r#"{{"type":"mutate","mutation_id":{mid},"space":{},"ops":{ops}}}"#,
-            serde_json::Value::from(space)
+            r#"{{"type":"mutate","mutation_id":{mid},"space":{},"ops":{}}}"#,
+            serde_json::Value::from(space),
+            ops(sent_us)
         );
+        let sent = Instant::now();
         send(&mut self.ws, msg).await?;
-        let until = Instant::now() + Duration::from_secs(30);
+        let until = sent + Duration::from_secs(30);
         loop {
             match next_text_until(&mut self.ws, until).await? {
                 In::Text(t) => {
@@ -447,6 +457,8 @@ impl Writer {
                             return Ok(Ack {
                                 version: f.version.unwrap_or(0),
                                 noop: t.contains("\"noop\":true"),
+                                latency_us: sent.elapsed().as_micros() as u64,
+                                sent_us,
                             });
                         }
                         "reject" if f.mutation_id == Some(mid) => return Err(f.describe()),
@@ -460,9 +472,8 @@ impl Writer {
     }
 }
 
-/// `[{"op":"put","collection":C,"id":I,"value":V}]` with V = `{"t":now,...extra}`.
-pub fn put_stamped(collection: &str, id: &str, extra: &str) -> String {
-    let t = now_us();
+/// `[{"op":"put","collection":C,"id":I,"value":{"t":T,...extra}}]`.
+pub fn put_stamped(collection: &str, id: &str, t: u64, extra: &str) -> String {
     format!(
         r#"[{{"op":"put","collection":"{collection}","id":"{id}","value":{{"t":{t}{extra}}}}}]"#
     )

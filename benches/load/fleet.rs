@@ -46,9 +46,10 @@ impl Ctx {
             .secret
             .as_deref()
             .map(|s| Auth::new(s.as_bytes(), None));
-        let run = args.run.clone().unwrap_or_else(|| {
-            uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
-        });
+        let run = args
+            .run
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_string());
         let deadline = Instant::now() + Duration::from_secs_f64(args.timeout_secs());
         let connecting = Semaphore::new(args.connect_concurrency.max(1));
         Ok(Ctx {
@@ -190,7 +191,8 @@ impl Fleet {
             tokio::spawn(async move {
                 while let Some(v) = cmd_rx.recv().await {
                     let line = format!("{v}\n");
-                    if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err()
+                    if stdin.write_all(line.as_bytes()).await.is_err()
+                        || stdin.flush().await.is_err()
                     {
                         break;
                     }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, In, Track};
-use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerLink, done, user_of};
+use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done, user_of};
 use crate::stats::{Errs, Lat, Report, ServerWatch, brief, merged, summary};
 
 struct P {
@@ -48,7 +48,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     let procs = ctx.procs(p.n);
     r.set("procs", procs);
     let t0 = Instant::now();
-    let mut fleet = Fleet::start(ctx, procs, |c, s, l| Box::pin(worker(c, s, l))).await?;
+    let mut fleet = Fleet::start(ctx, procs, WORKER).await?;
     let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
     let connect_s = t0.elapsed().as_secs_f64();
     let connected = crate::stats::sum(&ready, "connected");
@@ -67,7 +67,11 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     let hs = merged(&results, "h_connect");
     r.set("connect_ms", summary(&hs));
     if connected < p.n as u64 {
-        r.error(format!("{} of {} connections failed", p.n as u64 - connected, p.n));
+        r.error(format!(
+            "{} of {} connections failed",
+            p.n as u64 - connected,
+            p.n
+        ));
     }
     if still_open < connected {
         r.error(format!(
@@ -96,6 +100,8 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     server.finish(&mut r);
     Ok(r)
 }
+
+pub const WORKER: WorkerFn = |c, s, l| Box::pin(worker(c, s, l));
 
 async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     let p = params(&ctx);

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use tidemark::engine::Role;
 use tokio::time::Instant;
 
-use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerLink, done};
+use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done};
 use crate::stats::{Errs, Lat, Report, ServerWatch, brief, max_f, merged, sum, summary};
 
 struct P {
@@ -66,7 +66,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("mode", ctx.args.mode.clone());
     let procs = ctx.procs(p.conns);
     r.set("procs", procs);
-    let mut fleet = Fleet::start(ctx, procs, |c, s, l| Box::pin(worker(c, s, l))).await?;
+    let mut fleet = Fleet::start(ctx, procs, WORKER).await?;
     fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
     let server = ServerWatch::start(ctx.args.pid);
     for mode in modes {
@@ -81,13 +81,22 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
             werrs.clone(),
         ));
         let t = Instant::now();
+        let cpu0 = server.now();
         fleet.send_all(json!({"cmd": mode}));
         let res = fleet
-            .gather(&format!("{mode}_done"), ctx.until(p.duration + 60.0), |_, _| {})
+            .gather(
+                &format!("{mode}_done"),
+                ctx.until(p.duration + 60.0),
+                |_, _| {},
+            )
             .await;
         writing.store(false, Ordering::Relaxed);
         let _ = writer.await;
         let wall = t.elapsed().as_secs_f64();
+        let cpu = match (cpu0, server.now()) {
+            (Some(a), Some(b)) => Some(b.cpu_s - a.cpu_s),
+            _ => None,
+        };
         let res = res?;
         let requests = sum(&res, "requests");
         let elapsed = max_f(&res, "elapsed_s").max(1e-6);
@@ -97,13 +106,26 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
         m.insert("requests".into(), requests.into());
         m.insert("requests_per_s".into(), rps.round().into());
         m.insert("request_ms".into(), summary(&h));
+        if let Some(cpu) = cpu {
+            m.insert(
+                "server_cpu_s".into(),
+                ((cpu * 100.0).round() / 100.0).into(),
+            );
+            if requests > 0 {
+                let us = (cpu * 1e6 / requests as f64 * 10.0).round() / 10.0;
+                m.insert("server_us_per_request".into(), us.into());
+            }
+        }
         for k in ["not_modified", "ok", "unchanged"] {
             m.insert(k.into(), sum(&res, k).into());
         }
         if mode == "longpoll" {
             let w = writes.load(Ordering::Relaxed);
             m.insert("catalog_writes".into(), w.into());
-            m.insert("catalog_writes_per_s".into(), (w as f64 / wall).round().into());
+            m.insert(
+                "catalog_writes_per_s".into(),
+                (w as f64 / wall).round().into(),
+            );
             if werrs.n() > 0 {
                 for s in werrs.samples() {
                     r.error(format!("catalog writer: {s}"));
@@ -111,6 +133,9 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
             }
         }
         r.absorb(&res);
+        if requests == 0 {
+            r.error(format!("poll {mode}: no request completed"));
+        }
         r.line(format!(
             "poll {mode}: {} concurrent, {requests} requests in {elapsed:.1} s: {rps:.0}/s (target >= 50,000/s); {}",
             p.conns,
@@ -181,6 +206,8 @@ struct Counts {
     regressions: AtomicU64,
 }
 
+pub const WORKER: WorkerFn = |c, s, l| Box::pin(worker(c, s, l));
+
 async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     let p = params(&ctx);
     let range = slice.range(p.conns);
@@ -238,7 +265,10 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
             let _ = tokio::time::timeout_at(ctx.until(p.duration + 40.0), t).await;
         }
         let elapsed = start.elapsed().as_secs_f64();
-        regressions.fetch_add(counts.regressions.load(Ordering::Relaxed), Ordering::Relaxed);
+        regressions.fetch_add(
+            counts.regressions.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         let c = |a: &AtomicU64| a.load(Ordering::Relaxed);
         link.emit(json!({
             "ev": format!("{mode}_done"),
@@ -258,7 +288,10 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
 }
 
 async fn version_of(resp: reqwest::Response) -> Result<u64, String> {
-    let v: Value = resp.json().await.map_err(|e| format!("version body: {e}"))?;
+    let v: Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("version body: {e}"))?;
     v["version"]
         .as_u64()
         .ok_or_else(|| format!("version body without a version: {v}"))

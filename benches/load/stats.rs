@@ -126,7 +126,10 @@ impl Errs {
         self.count.load(Ordering::Relaxed)
     }
     pub fn samples(&self) -> Vec<String> {
-        self.samples.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -242,5 +245,14 @@ impl ServerWatch {
         let cpu = ((b.cpu_s - a.cpu_s) * 100.0).round() / 100.0;
         r.set("server_cpu_s", cpu);
         r.set("server_rss_kib", b.rss_kib);
+    }
+}
+
+/// Server CPU microseconds per operation (from `server_cpu_s`), when measured.
+pub fn per_op(r: &mut Report, key: &str, ops: u64) {
+    if let Some(cpu) = r.fields.get("server_cpu_s").and_then(Value::as_f64)
+        && ops > 0
+    {
+        r.set(key, (cpu * 1e6 / ops as f64 * 10.0).round() / 10.0);
     }
 }

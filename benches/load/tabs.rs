@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, In, Pace, Track};
-use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerLink, done};
+use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done};
 use crate::stats::{Errs, Lat, Report, ServerWatch, brief, merged, sum, summary};
 
 struct P {
@@ -42,7 +42,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("duration_s", p.duration);
     let procs = ctx.procs(p.users * p.tabs);
     r.set("procs", procs);
-    let mut fleet = Fleet::start(ctx, procs, |c, s, l| Box::pin(worker(c, s, l))).await?;
+    let mut fleet = Fleet::start(ctx, procs, WORKER).await?;
     let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
     let connected = sum(&ready, "connected");
     let server = ServerWatch::start(ctx.args.pid);
@@ -68,6 +68,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("behind", sum(&results, "behind"));
     r.set("other_tab_ms", summary(&other));
     r.set("ack_ms", summary(&acks));
+    crate::stats::per_op(&mut r, "server_us_per_write", writes);
     if connected < (p.users * p.tabs) as u64 {
         r.error(format!(
             "{} of {} tabs failed to connect",
@@ -76,7 +77,10 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
         ));
     }
     if deliveries < expected {
-        r.error(format!("{} deliveries to other tabs missing", expected - deliveries));
+        r.error(format!(
+            "{} deliveries to other tabs missing",
+            expected - deliveries
+        ));
     }
     r.line(format!(
         "tabs: {} users x {} tabs, {writes} writes in {elapsed:.1} s ({:.0}/s, asked {})",
@@ -85,7 +89,10 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
         writes as f64 / elapsed,
         p.rate
     ));
-    r.line(format!("  send to receipt in the other tabs: {}  (target p99 < 10 ms)", brief(&other)));
+    r.line(format!(
+        "  send to receipt in the other tabs: {}  (target p99 < 10 ms)",
+        brief(&other)
+    ));
     r.line(format!("  ack: {}", brief(&acks)));
     Ok(r)
 }
@@ -94,6 +101,9 @@ struct Shared {
     errs: Errs,
     other: Lat,
     acks: Lat,
+    /// Mutations sent, and answered (ack or reject).
+    sent: AtomicU64,
+    answered: AtomicU64,
     writes: AtomicU64,
     deliveries: AtomicU64,
     gaps: AtomicU64,
@@ -104,6 +114,8 @@ struct Shared {
     held: Vec<AtomicU64>,
 }
 
+pub const WORKER: WorkerFn = |c, s, l| Box::pin(worker(c, s, l));
+
 async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     let p = params(&ctx);
     let users = slice.range(p.users);
@@ -112,6 +124,8 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
         errs: Errs::default(),
         other: Lat::default(),
         acks: Lat::default(),
+        sent: AtomicU64::new(0),
+        answered: AtomicU64::new(0),
         writes: AtomicU64::new(0),
         deliveries: AtomicU64::new(0),
         gaps: AtomicU64::new(0),
@@ -168,20 +182,24 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
-    // Let every tab reach its user's last acked version.
+    // Let every mutation be answered and every tab reach its user's last
+    // acked version (commands still queued are dropped with their senders).
+    drop(senders);
     let drain = ctx.until(10.0);
     loop {
+        let unanswered = sh.sent.load(Ordering::Relaxed) - sh.answered.load(Ordering::Relaxed);
         let lagging = (0..nu * p.tabs)
             .filter(|&i| {
                 sh.held[i].load(Ordering::Relaxed) < sh.acked[i / p.tabs].load(Ordering::Relaxed)
             })
             .count();
-        if lagging == 0 {
+        if lagging == 0 && unanswered == 0 {
             break;
         }
         if Instant::now() >= drain {
-            sh.errs
-                .add(format!("{lagging} tab(s) never received their user's last write"));
+            sh.errs.add(format!(
+                "after 10 s, {unanswered} mutation(s) unanswered and {lagging} tab(s) short of their user's last write"
+            ));
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -193,7 +211,10 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     let mut f = Map::new();
     f.insert("elapsed_s".into(), elapsed.into());
     f.insert("writes".into(), sh.writes.load(Ordering::Relaxed).into());
-    f.insert("deliveries".into(), sh.deliveries.load(Ordering::Relaxed).into());
+    f.insert(
+        "deliveries".into(),
+        sh.deliveries.load(Ordering::Relaxed).into(),
+    );
     f.insert("behind".into(), behind.into());
     f.insert("gaps".into(), sh.gaps.load(Ordering::Relaxed).into());
     f.insert("dups".into(), sh.dups.load(Ordering::Relaxed).into());
@@ -263,6 +284,7 @@ async fn tab_task(
                     client::now_us()
                 );
                 inflight.push_back((mid, Instant::now()));
+                sh.sent.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = client::send(&mut ws, msg).await {
                     sh.errs.add(e);
                     break;
@@ -284,9 +306,15 @@ async fn tab_task(
                                 sh.acks.record(at.elapsed().as_micros() as u64);
                             }
                             sh.writes.fetch_add(1, Ordering::Relaxed);
+                            sh.answered.fetch_add(1, Ordering::Relaxed);
                             sh.acked[ui].fetch_max(f.version.unwrap_or(0), Ordering::Relaxed);
                         }
-                        "reject" | "error" => sh.errs.add(f.describe()),
+                        "reject" => {
+                            inflight.pop_front();
+                            sh.answered.fetch_add(1, Ordering::Relaxed);
+                            sh.errs.add(f.describe());
+                        }
+                        "error" => sh.errs.add(f.describe()),
                         _ => {
                             tr.apply(&f, |a| {
                                 if a.origin.is_some_and(|o| o.client_id != cid) {

@@ -8,7 +8,7 @@ use serde_json::{Map, json};
 use tokio::time::Instant;
 
 use crate::client::{self, Writer};
-use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerLink, done};
+use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done};
 use crate::stats::{Errs, Lat, Report, ServerWatch, brief, max_f, merged, sum, summary};
 
 struct P {
@@ -32,7 +32,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("conn_rate", ctx.args.conn_rate);
     let procs = ctx.procs(p.writers);
     r.set("procs", procs);
-    let mut fleet = Fleet::start(ctx, procs, |c, s, l| Box::pin(worker(c, s, l))).await?;
+    let mut fleet = Fleet::start(ctx, procs, WORKER).await?;
     let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
     let connected = sum(&ready, "connected");
     let server = ServerWatch::start(ctx.args.pid);
@@ -54,6 +54,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("elapsed_s", (elapsed * 1000.0).round() / 1000.0);
     r.set("mutations_per_s", rate.round());
     r.set("ack_ms", summary(&h));
+    crate::stats::per_op(&mut r, "server_us_per_mutation", acks);
     if connected < p.writers as u64 {
         r.error(format!(
             "{} of {} writers failed to connect",
@@ -74,6 +75,8 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.line(format!("  ack latency: {}", brief(&h)));
     Ok(r)
 }
+
+pub const WORKER: WorkerFn = |c, s, l| Box::pin(worker(c, s, l));
 
 async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     let p = params(&ctx);
@@ -122,7 +125,10 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
             };
             let _ = ready_tx.send(true).await;
             drop(ready_tx);
-            let Ok(end) = go_rx.wait_for(Option::is_some).await.map(|v| v.unwrap_or(ctx.deadline))
+            let Ok(end) = go_rx
+                .wait_for(Option::is_some)
+                .await
+                .map(|v| v.unwrap_or(ctx.deadline))
             else {
                 return;
             };
@@ -130,11 +136,13 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
             let mut n = 0u64;
             while n < ctx.args.count && Instant::now() < end {
                 n += 1;
-                let ops = client::put_stamped("bench", "w", &format!(r#","n":{n}"#));
-                let t = Instant::now();
-                match w.mutate("user:me", &ops).await {
+                let extra = format!(r#","n":{n}"#);
+                match w
+                    .mutate("user:me", |t| client::put_stamped("bench", "w", t, &extra))
+                    .await
+                {
                     Ok(a) => {
-                        lat.record(t.elapsed().as_micros() as u64);
+                        lat.record(a.latency_us);
                         acks.fetch_add(1, Ordering::Relaxed);
                         if a.noop {
                             noops.fetch_add(1, Ordering::Relaxed);

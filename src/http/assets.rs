@@ -20,13 +20,28 @@ pub fn router(dev: bool) -> Router<AppState> {
 }
 
 async fn client_js() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], CLIENT_JS)
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        CLIENT_JS,
+    )
 }
 
 async fn client_dts() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], CLIENT_DTS)
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        CLIENT_DTS,
+    )
 }
 
 async fn demo() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], DEMO_HTML)
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        DEMO_HTML,
+    )
 }

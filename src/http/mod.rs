@@ -6,7 +6,9 @@ pub mod auth;
 mod dev;
 pub mod error;
 pub mod extract;
+mod facade;
 mod health;
+mod lockbox;
 mod spaces;
 mod sse;
 mod sync;
@@ -65,6 +67,10 @@ pub struct AppState {
     pub ws_registry: Arc<ws::Registry>,
     /// Time allowed for in-flight work at shutdown.
     pub grace: Duration,
+    /// Encrypted API keys and model-config resolution (issue 6).
+    pub lockbox: Arc<crate::domain::lockbox::Lockbox>,
+    /// What the seed façades need besides the engine (issue 5).
+    pub domain: Arc<crate::domain::setup::Domain>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -74,6 +80,8 @@ pub fn router(state: AppState) -> Router {
         .merge(sync::router())
         .merge(sse::router())
         .merge(ws::router())
+        .merge(lockbox::router())
+        .merge(facade::router())
         .merge(dev::router(state.cfg.dev))
         .merge(assets::router(state.cfg.dev))
         .fallback(health::not_found)

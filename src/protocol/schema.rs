@@ -4,6 +4,8 @@
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::*;
+use crate::domain::docs as domain_docs;
+use crate::domain::lockbox;
 
 fn schema_of<T: JsonSchema>() -> Schema {
     SchemaGenerator::default().into_root_schema_for::<T>()
@@ -27,6 +29,34 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("http-version", schema_of::<VersionInfo>()),
         ("http-state", schema_of::<SpaceState>()),
         ("http-error", schema_of::<ErrorBody>()),
+        // Lockbox (issue 6): the redacted document, the HTTP answers, the
+        // model config document and its service-only resolution.
+        ("lockbox-doc", schema_of::<lockbox::LockboxDoc>()),
+        ("http-lockbox-entry", schema_of::<lockbox::LockboxEntry>()),
+        ("http-lockbox-list", schema_of::<lockbox::LockboxList>()),
+        (
+            "http-lockbox-validate",
+            schema_of::<lockbox::ValidateResponse>(),
+        ),
+        ("model-config-doc", schema_of::<lockbox::ModelConfigDoc>()),
+        (
+            "http-model-config-resolved",
+            schema_of::<lockbox::ResolvedModelConfig>(),
+        ),
+        // Seed domain documents (issue 5): what each collection holds.
+        ("settings-ui-doc", schema_of::<domain_docs::UiSettings>()),
+        (
+            "model-preference-doc",
+            schema_of::<domain_docs::ModelPreference>(),
+        ),
+        ("provider-doc", schema_of::<domain_docs::ProviderDoc>()),
+        ("model-doc", schema_of::<domain_docs::ModelDoc>()),
+        (
+            "conversation-doc",
+            schema_of::<domain_docs::ConversationDoc>(),
+        ),
+        ("message-doc", schema_of::<domain_docs::MessageDoc>()),
+        ("usage-day-doc", schema_of::<domain_docs::UsageDay>()),
     ]
 }
 
