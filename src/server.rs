@@ -128,12 +128,13 @@ pub async fn serve(
     .with_graceful_shutdown(signal);
     let mut served = tokio::spawn(async move { server.await });
     tokio::select! {
+        biased;
+        _ = token.cancelled() => {}
         r = &mut served => {
             // The listener failed before any shutdown was asked for.
             token.cancel();
             return r.map_err(std::io::Error::other)?;
         }
-        _ = token.cancelled() => {}
     }
     tasks.close();
     let finished = tokio::time::timeout(grace, async {

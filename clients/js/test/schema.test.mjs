@@ -98,6 +98,12 @@ const PLAIN = {
   'ws-event-frame.json': 'EventMsg',
 };
 
+// Domain documents and lockbox/model-config bodies: generated into the d.ts by
+// gen-domain-types.py, which records which file each type comes from.
+const domainMap = dts.match(/export type DomainSchemaFiles = (\{.*\});/);
+const DOMAIN = domainMap ? JSON.parse(domainMap[1]) : {};
+Object.assign(PLAIN, DOMAIN);
+
 const DEFS = { Origin: 'Origin', ErrorDetail: 'ErrorDetail', WsLimits: 'WsLimits', Cursor: 'Cursor', Doc: 'Doc', Doc2: 'Doc', Event: 'Event', Mutation: 'Mutation' };
 
 const TAGGED = {
