@@ -319,7 +319,8 @@ pub async fn child_main(ctx: Arc<Ctx>, worker: WorkerFn) {
         events: ev_tx,
     };
     worker(ctx, Slice { index, count }, link).await;
-    let _ = writer.await;
+    // The last events are flushed once every sender is gone (or after 5 s).
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
 }
 
 /// A worker's closing report: counters, error samples, its process's CPU.

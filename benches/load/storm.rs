@@ -178,7 +178,7 @@ async fn http_writer(
     }
     let mut pace = client::Pace::new(rate);
     let mut k = 0usize;
-    while on.load(Ordering::Relaxed) && Instant::now() < ctx.deadline {
+    while on.load(Ordering::Relaxed) && Instant::now() < ctx.deadline && k < 10_000_000 {
         pace.wait().await;
         let u = mine[k % mine.len()];
         k += 1;
@@ -297,17 +297,14 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     plan_tx.send_modify(|p| p.targets = Some(versions(&cmd, "targets")));
     // Every subscriber that was connected reports once: caught up or failed.
     let mut caught = 0u64;
-    let mut resumed = 0u64;
     let until = ctx.until(45.0);
     for _ in 0..ok {
         match tokio::time::timeout_at(until, caught_rx.recv()).await {
-            Ok(Some(good)) => {
-                resumed += 1;
-                caught += u64::from(good);
-            }
+            Ok(Some(good)) => caught += u64::from(good),
             _ => break,
         }
     }
+    let resumed = sh.resume.lock().len();
     link.emit(json!({
         "ev": "caught", "caught": caught, "resumed": resumed,
         "h_resume": sh.resume.b64(), "h_caught": sh.caught.b64(),
