@@ -128,7 +128,7 @@ impl ServeArgs {
             msg_rate: self.ws_msg_rate,
             msg_burst: self.ws_msg_rate.saturating_mul(2).max(1),
             abuse_threshold: self.ws_abuse_threshold,
-            read_buffer_bytes: 4096,
+            read_buffer_bytes: 1024,
         }
     }
 

@@ -172,8 +172,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let state = tidemark::server::build(&args)
         .await
         .map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
+    let listener = tidemark::server::bind(args.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!(
         listen = %args.listen,

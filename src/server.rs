@@ -99,6 +99,20 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
     })
 }
 
+/// Binds the listener with a deep accept backlog: after a network blip
+/// thousands of clients reconnect at once, and connections dropped from a
+/// full backlog are only retried by the kernel after a second.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
+}
+
 /// Serves until `shutdown` resolves; then stops accepting, lets in-flight
 /// requests and writes finish, closes WebSockets with 1012 and ends SSE
 /// streams, all within the grace period.

@@ -332,7 +332,10 @@ async fn catch_up_from_database_after_eviction(b: Backend) {
         s.state.engine.evict_idle(true) >= 1,
         "the idle space leaves memory"
     );
-    assert!(!s.state.engine.is_loaded("user:alice"), "user:alice left memory");
+    assert!(
+        !s.state.engine.is_loaded("user:alice"),
+        "user:alice left memory"
+    );
     let ev = catch_up(&s, &t, cursor(&epoch, 4)).await;
     assert_eq!(ev["kind"], "events");
     assert_eq!(versions(&ev), (5..=10).collect::<Vec<_>>());

@@ -4,7 +4,7 @@
 //! PostgreSQL adds `FOR UPDATE` so nodes sharing a database serialize).
 
 macro_rules! impl_batch {
-    ($store:ident, $db:ty, $lock:literal) => {
+    ($store:ident, $db:ty, $lock:literal, $numbered:literal) => {
         impl $store {
             pub(crate) async fn run_batch(
                 pool: &sqlx::Pool<$db>,
@@ -13,7 +13,8 @@ macro_rules! impl_batch {
                 use std::collections::HashMap;
 
                 use sqlx::{AssertSqlSafe, Row};
-                use $crate::store::group::{CHUNK, values};
+                use $crate::store::group::{ph, pow2_chunks, values};
+                let num: bool = $numbered;
                 use $crate::store::{CommitOutcome, to_i64, to_u64};
 
                 let mut tx = pool.begin().await?;
@@ -28,9 +29,9 @@ macro_rules! impl_batch {
                     }
                 }
                 let mut last: HashMap<(String, String), u64> = HashMap::new();
-                for chunk in keys.chunks(CHUNK) {
+                for chunk in pow2_chunks(&keys) {
                     let cond: Vec<String> = (0..chunk.len())
-                        .map(|i| format!("(owner = ${} AND client_id = ${})", 2 * i + 1, 2 * i + 2))
+                        .map(|i| format!("(owner = {} AND client_id = {})", ph(num, 2 * i + 1), ph(num, 2 * i + 2)))
                         .collect();
                     let sql = format!(
                         "SELECT owner, client_id, last_mutation_id FROM clients WHERE {} ORDER BY owner, client_id{}",
@@ -56,11 +57,11 @@ macro_rules! impl_batch {
                     }
                 }
                 let mut heads: HashMap<String, (String, u64)> = HashMap::new();
-                for chunk in names.chunks(CHUNK) {
-                    let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                for chunk in pow2_chunks(&names) {
+                    let marks: Vec<String> = (1..=chunk.len()).map(|i| ph(num, i)).collect();
                     let sql = format!(
                         "SELECT space, epoch, version FROM spaces WHERE space IN ({}) ORDER BY space{}",
-                        ph.join(", "),
+                        marks.join(", "),
                         $lock
                     );
                     let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -111,9 +112,9 @@ macro_rules! impl_batch {
                     .filter(|s| s.new_version != s.base_version)
                     .map(|s| (s.space.as_str(), to_i64(s.new_version)))
                     .collect();
-                for chunk in bumps.chunks(CHUNK) {
+                for chunk in pow2_chunks(&bumps) {
                     let rows: Vec<String> = (0..chunk.len())
-                        .map(|i| format!("(CAST(${} AS TEXT), CAST(${} AS BIGINT))", 2 * i + 1, 2 * i + 2))
+                        .map(|i| format!("(CAST({} AS TEXT), CAST({} AS BIGINT))", ph(num, 2 * i + 1), ph(num, 2 * i + 2)))
                         .collect();
                     let sql = format!(
                         "WITH v(space, version) AS (VALUES {}) \
@@ -132,11 +133,11 @@ macro_rules! impl_batch {
                     .filter_map(|c| c.space.as_ref())
                     .flat_map(|s| s.docs.iter().map(move |d| (s.space.as_str(), d)))
                     .collect();
-                for chunk in docs.chunks(CHUNK) {
+                for chunk in pow2_chunks(&docs) {
                     let sql = format!(
                         "INSERT INTO docs (space, collection, id, version, value) VALUES {} \
                          ON CONFLICT (space, collection, id) DO UPDATE SET version = excluded.version, value = excluded.value",
-                        values(chunk.len(), 5)
+                        values(num, chunk.len(), 5)
                     );
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     for (s, d) in chunk {
@@ -150,8 +151,8 @@ macro_rules! impl_batch {
                     .filter_map(|c| c.space.as_ref())
                     .flat_map(|s| s.events.iter().map(move |(v, b)| (s.space.as_str(), to_i64(*v), b.as_str())))
                     .collect();
-                for chunk in events.chunks(CHUNK) {
-                    let sql = format!("INSERT INTO events (space, version, body) VALUES {}", values(chunk.len(), 3));
+                for chunk in pow2_chunks(&events) {
+                    let sql = format!("INSERT INTO events (space, version, body) VALUES {}", values(num, chunk.len(), 3));
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     for (s, v, b) in chunk {
                         q = q.bind(*s).bind(*v).bind(*b);
@@ -164,11 +165,11 @@ macro_rules! impl_batch {
                     progress.retain(|p| !(p.owner == cl.owner && p.client_id == cl.client_id));
                     progress.push(cl);
                 }
-                for chunk in progress.chunks(CHUNK) {
+                for chunk in pow2_chunks(&progress) {
                     let sql = format!(
                         "INSERT INTO clients (owner, client_id, last_mutation_id) VALUES {} \
                          ON CONFLICT (owner, client_id) DO UPDATE SET last_mutation_id = excluded.last_mutation_id",
-                        values(chunk.len(), 3)
+                        values(num, chunk.len(), 3)
                     );
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     for cl in chunk {
@@ -178,11 +179,11 @@ macro_rules! impl_batch {
                 }
                 let results: Vec<&$crate::store::ClientRecord> =
                     accepted.iter().filter_map(|c| c.client.as_ref()).collect();
-                for chunk in results.chunks(CHUNK) {
+                for chunk in pow2_chunks(&results) {
                     let sql = format!(
                         "INSERT INTO mutation_results (owner, client_id, mutation_id, result) VALUES {} \
                          ON CONFLICT (owner, client_id, mutation_id) DO NOTHING",
-                        values(chunk.len(), 4)
+                        values(num, chunk.len(), 4)
                     );
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     for cl in chunk {

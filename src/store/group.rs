@@ -78,27 +78,66 @@ impl Committer {
     }
 }
 
-/// `$first, $first+1, ...` placeholders for one VALUES row of `n` columns.
-pub(crate) fn row_placeholders(first: usize, n: usize) -> String {
-    let cols: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
-    format!("({})", cols.join(", "))
+/// A bind placeholder. PostgreSQL numbers them (`$3`); SQLite gets anonymous
+/// `?`, bound by position: numbered or named ones make SQLite scan its list of
+/// parameter names for every bind, which is quadratic in a multi-row statement.
+pub(crate) fn ph(numbered: bool, n: usize) -> String {
+    if numbered {
+        format!("${n}")
+    } else {
+        "?".to_string()
+    }
 }
 
-/// `VALUES (...), (...)` text for `rows` rows of `n` columns starting at `$1`.
-pub(crate) fn values(rows: usize, n: usize) -> String {
+/// `VALUES (...), (...)` text for `rows` rows of `n` columns, numbered from 1.
+pub(crate) fn values(numbered: bool, rows: usize, n: usize) -> String {
     (0..rows)
-        .map(|r| row_placeholders(1 + r * n, n))
+        .map(|r| {
+            let cols: Vec<String> = (1 + r * n..1 + (r + 1) * n)
+                .map(|i| ph(numbered, i))
+                .collect();
+            format!("({})", cols.join(", "))
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Rows per multi-row statement (well under both databases' parameter limits).
-pub(crate) const CHUNK: usize = 400;
+/// Rows per multi-row statement at most (well under both databases' parameter limits).
+pub(crate) const CHUNK: usize = 256;
+
+/// Splits `items` into pieces whose lengths are powers of two (largest first,
+/// at most `CHUNK`), so batches of any size use a handful of distinct statement
+/// texts, each parsed and planned once and then taken from the statement cache.
+pub(crate) fn pow2_chunks<T>(items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let mut n = CHUNK;
+        while n > rest.len() {
+            n /= 2;
+        }
+        let (head, tail) = rest.split_at(n);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn placeholders_are_numbered_in_order() {
-        assert_eq!(super::values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    fn placeholders_are_numbered_for_postgres_and_positional_for_sqlite() {
+        assert_eq!(super::values(true, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::values(false, 2, 2), "(?, ?), (?, ?)");
+    }
+
+    #[test]
+    fn chunks_are_powers_of_two_covering_everything_in_order() {
+        let items: Vec<usize> = (0..1000).collect();
+        let chunks = super::pow2_chunks(&items);
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![256, 256, 256, 128, 64, 32, 8]);
+        assert_eq!(chunks.concat(), items);
+        assert!(super::pow2_chunks::<u8>(&[]).is_empty());
     }
 }

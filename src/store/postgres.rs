@@ -39,4 +39,10 @@ impl PostgresStore {
     }
 }
 
-super::sql::impl_sql_store!(PostgresStore, sqlx::Postgres, "postgres", " FOR UPDATE");
+super::sql::impl_sql_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    "postgres",
+    " FOR UPDATE",
+    true
+);

@@ -59,4 +59,4 @@ impl SqliteStore {
     }
 }
 
-super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, "sqlite", "");
+super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, "sqlite", "", false);

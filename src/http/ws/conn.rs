@@ -143,13 +143,22 @@ impl Conn {
         let hb = self.st.cfg.ws.heartbeat;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
         let shutdown = self.st.shutdown.clone();
+        // Built once, not per wake-up: this loop runs for every live event.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
+        let mut expires_at = self.expires_at;
+        let expiry = tokio::time::sleep_until(deadline(expires_at));
+        tokio::pin!(expiry);
         loop {
-            let expiry = deadline(self.expires_at);
+            if self.expires_at != expires_at {
+                expires_at = self.expires_at; // refreshed by an `auth` message
+                expiry.as_mut().reset(deadline(expires_at));
+            }
             let lagging = self.subs.values().any(|s| s.lagging);
             let flow = tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => Flow::Close(1012, "server restarting: reconnect with your cursor"),
-                _ = tokio::time::sleep_until(expiry) => Flow::Close(4001, "token expired"),
+                _ = &mut cancelled => Flow::Close(1012, "server restarting: reconnect with your cursor"),
+                _ = &mut expiry => Flow::Close(4001, "token expired"),
                 m = stream.next() => match m {
                     Some(Ok(m)) => { self.last_seen = Instant::now(); self.on_frame(m).await }
                     _ => Flow::Drop,
