@@ -15,8 +15,9 @@
  *  - writes queue in order, survive reloads (persisted in `storage`), and are
  *    flushed on reconnect; a closed tab's queue is picked up by the next tab of
  *    the same user;
- *  - documents and cursors are cached per user and space, so a reload shows
- *    the last state at once and resumes from its cursor;
+ *  - documents, cursors and the last sync time are cached per user and space,
+ *    so a reload shows the last state (and how old it is) at once and resumes
+ *    from its cursor;
  *  - transports: WebSocket, then server-sent events, then long-polling, with
  *    exponential backoff and full jitter, while WebSocket is retried behind;
  *  - tabs of one browser share optimistic and server changes over
@@ -634,8 +635,8 @@ class Space {
     this._forceSnapshot = false; // next subscription from a null cursor
     this._resyncs = 0;
     this._behind = 0;
-    this.lastSyncedMs = null;
-    this._lastSavedSyncMs = 0;
+    this.lastSyncedMs = null; // restored from storage at attach, then set on every confirmation
+    this._lastSavedSyncMs = 0; // the lastSyncedMs value last written to storage
     this.error = null;
   }
 
@@ -811,7 +812,8 @@ export class TidemarkClient {
     this._syncAgain = false;
     this._forcing = 0;
     this._syncWaiters = [];
-    this._everSynced = false;
+    this._everSynced = false; // synced in this session
+    this._attemptFailed = false; // a connection attempt has failed (or the page went offline)
     this._fatal = null;
     this._closed = false;
     this._started = false;
@@ -845,7 +847,10 @@ export class TidemarkClient {
     return s;
   }
 
-  /** When every open space was last confirmed current (Date), or null. */
+  /**
+   * When every open space was last confirmed current (Date), or null. Stored
+   * with the cached state, so after a reload it is known before any connection.
+   */
   get lastSynced() {
     let min = null;
     for (const s of this._spaces.values()) {
@@ -927,6 +932,7 @@ export class TidemarkClient {
   close() {
     if (this._closed) return;
     this._saveAll();
+    for (const s of this._spaces.values()) this._saveSynced(s);
     for (const slot of this._slots.values()) this._persistQueue(slot);
     this._closed = true;
     for (const h of this._timers.values()) this._env.clearTimeout(h);
@@ -1089,7 +1095,10 @@ export class TidemarkClient {
       space._data = { epoch: c.epoch, version: c.version, docs: new Map(c.docs.map((d) => [docKey(d.collection, d.id), d])) };
     }
     const t = this._read(this._key('t', space.name));
-    if (typeof t === 'number') space.lastSyncedMs = t;
+    if (typeof t === 'number' && Number.isFinite(t)) {
+      space.lastSyncedMs = t;
+      space._lastSavedSyncMs = t;
+    }
   }
 
   _scheduleSave(space) {
@@ -1107,14 +1116,42 @@ export class TidemarkClient {
     this._dirty.clear();
   }
 
-  /** Marks a space confirmed current now (lastSynced), persisting it at most every 5 s. */
+  /**
+   * Marks a space confirmed current now (lastSynced), persisting it at most
+   * every 5 s; every status change (reaching `synced` among them) and close()
+   * write the latest value too (see {@link _saveSynced}).
+   */
   _touch(space) {
     const now = this._now();
     space.lastSyncedMs = now;
-    if (this._prefix && now - space._lastSavedSyncMs >= 5_000) {
-      space._lastSavedSyncMs = now;
-      this._write(this._key('t', space.name), now);
-    }
+    if (now - space._lastSavedSyncMs >= 5_000) this._saveSynced(space);
+  }
+
+  /**
+   * Writes a space's lastSynced to storage (per user and space, next to its
+   * cached state), so a reload knows how old its cached data is before any
+   * connection. Never moves the stored time back: another tab of the user may
+   * have confirmed the space more recently.
+   */
+  _saveSynced(space) {
+    const t = space.lastSyncedMs;
+    if (!this._prefix || t === null || t === space._lastSavedSyncMs) return;
+    space._lastSavedSyncMs = t;
+    const key = this._key('t', space.name);
+    const stored = this._read(key);
+    if (typeof stored === 'number' && stored >= t) return;
+    this._write(key, t);
+  }
+
+  /** True when some open space shows data from the cache or from an earlier sync. */
+  _hasCachedData() {
+    for (const s of this._spaces.values()) if (s._data.epoch !== null || s.lastSyncedMs !== null) return true;
+    return false;
+  }
+
+  /** A connection attempt failed (any transport), or the page went offline. */
+  _noteFailure() {
+    this._attemptFailed = true;
   }
 
   // ── tokens ─────────────────────────────────────────────────────────────────
@@ -2113,6 +2150,7 @@ export class TidemarkClient {
 
   /** Schedules the next WebSocket attempt, and falls back after `fallbackAfter` failures in a row. */
   _wsFailed(conn, stable, code) {
+    this._noteFailure();
     if (stable) this._wsFailures = 0;
     else this._wsFailures++;
     let delay;
@@ -2178,6 +2216,7 @@ export class TidemarkClient {
       if (this._streams.get(space.name) !== st) return;
       space._synced = false;
       st.answered = false;
+      this._noteFailure();
       if (es.readyState === 2) {
         this._streams.delete(space.name);
         this._sseDown(space, st);
@@ -2194,6 +2233,7 @@ export class TidemarkClient {
   }
 
   _sseDown(space, st) {
+    this._noteFailure();
     if (!st.everAnswered) this._sseFailures++;
     if (this._sseFailures >= this._opt.fallbackAfter) {
       const next = this._nextTransport('sse');
@@ -2246,6 +2286,7 @@ export class TidemarkClient {
     } catch (e) {
       if (e && e.name === 'AbortError') return;
       this._sseCheckOk = false;
+      this._noteFailure();
     }
     this._updateStatus();
     this._timer('sse-check', this._opt.pingIntervalMs, () => this._sseCheck());
@@ -2279,6 +2320,7 @@ export class TidemarkClient {
         if ((e && e.name === 'AbortError') || gen !== this._pollGen || this._closed) return;
         failures++;
         this._httpLive = false;
+        this._noteFailure();
         this._updateStatus();
         await this._sleep(this._backoff(failures - 1));
       }
@@ -2329,6 +2371,7 @@ export class TidemarkClient {
         if (e && e.name === 'AbortError') return;
         this._httpLive = false;
         this._httpFailures++;
+        this._noteFailure();
         if (e && e.code === 'unauthorized') this._setFatal(e);
         else this._emitError(e);
         if (this._mode !== 'websocket') this._timer('sync-retry', this._backoff(this._httpFailures - 1), () => this._requestSync({ mutations: true }).catch(() => {}));
@@ -2459,6 +2502,7 @@ export class TidemarkClient {
       online: () => this._kick(),
       // The socket is dead or about to be: say so now, not after the pong timeout.
       offline: () => {
+        this._noteFailure();
         if (this._ws) this._dropWs(this._ws, 1006, 'offline');
         this._httpLive = false;
         this._updateStatus();
@@ -2489,6 +2533,7 @@ export class TidemarkClient {
     }
     this._pump();
     this._saveAll();
+    for (const s of this._spaces.values()) this._saveSynced(s);
   }
 
   // ── status ─────────────────────────────────────────────────────────────────
@@ -2519,7 +2564,11 @@ export class TidemarkClient {
       const busy = this._forcing > 0 || !this._allSynced() || this.pendingCount > 0;
       return busy ? 'syncing' : 'synced';
     }
-    if (!this._everSynced) return 'connecting';
+    // Before the first sync of this session: `connecting` while the first
+    // attempt runs, or when there is nothing cached to show. A page loaded
+    // from the cache whose attempt failed is offline with data of a known age,
+    // like a client that lost its connection: disconnected, then stale.
+    if (!this._everSynced && !(this._attemptFailed && this._hasCachedData())) return 'connecting';
     return this.isStale(now) ? 'stale' : 'disconnected';
   }
 
@@ -2541,6 +2590,8 @@ export class TidemarkClient {
     const key = `${status}|${this._mode}`;
     if (key === this._lastStatusKey) return;
     this._lastStatusKey = key;
+    // Reaching `synced` (or leaving it) stores the latest lastSynced at once.
+    if (status !== this.status || status === 'synced') for (const s of this._spaces.values()) this._saveSynced(s);
     this.status = status;
     this.transport = this._mode;
     const detail = { transport: this._mode, lastSynced: this.lastSynced, error: this.error };

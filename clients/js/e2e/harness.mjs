@@ -309,13 +309,18 @@ export async function loadCatalog(server, catalog = CATALOG) {
  * compiled into the binary, so no rebuild is needed between tries. Off by
  * default: the tests check what the server really serves.
  */
-async function maybeServeDemoFromDisk(context) {
+function demoFilesFromDisk() {
   const clientFile = process.env.TIDEMARK_E2E_CLIENT_JS || (process.env.TIDEMARK_E2E_DEMO_FROM_DISK ? path.join(REPO, 'clients/js/tidemark.js') : null);
-  if ((!process.env.TIDEMARK_E2E_DEMO_FROM_DISK && !clientFile) || context.__demoFromDisk) return;
-  context.__demoFromDisk = true;
-  const files = new Map();
+  const files = new Map(); // path -> [file, content type]
   if (process.env.TIDEMARK_E2E_DEMO_FROM_DISK) files.set('/', [path.join(REPO, 'clients/demo/index.html'), 'text/html; charset=utf-8']);
   if (clientFile) files.set('/client/tidemark.js', [clientFile, 'text/javascript; charset=utf-8']);
+  return files;
+}
+
+async function maybeServeDemoFromDisk(context) {
+  const files = demoFilesFromDisk();
+  if (files.size === 0 || context.__demoFromDisk) return;
+  context.__demoFromDisk = true;
   await context.route(
     (u) => u.hostname === '127.0.0.1' && files.has(u.pathname),
     (route) => {
@@ -365,10 +370,18 @@ export function viewOf(page, collection, id, space = 'me') {
  * Serves GET requests of `paths` from copies taken now from the real server:
  * what a service worker's app-shell cache does, so the page itself can load
  * while the browser is offline. Everything else still goes to the network.
+ * With `TIDEMARK_E2E_DEMO_FROM_DISK` / `TIDEMARK_E2E_CLIENT_JS` the copies
+ * are the files on disk, as the page was served before.
  */
 export async function cacheAppShell(context, server, paths = ['/', '/client/tidemark.js']) {
   const shell = new Map();
+  const disk = demoFilesFromDisk();
   for (const p of paths) {
+    if (disk.has(p)) {
+      const [file, contentType] = disk.get(p);
+      shell.set(p, { body: fs.readFileSync(file, 'utf8'), contentType });
+      continue;
+    }
     const r = await fetch(server.url + p);
     if (!r.ok) throw new Error(`GET ${p}: HTTP ${r.status}`);
     shell.set(p, { body: await r.text(), contentType: r.headers.get('content-type') || 'text/plain' });

@@ -129,8 +129,11 @@ test('a reload while offline shows the cached state at once, and a change queued
   );
   assert.equal(await page.evaluate(() => navigator.onLine), false);
   assert.equal(await pending(page), 1, 'the queued change survived the reload');
+  // The client knows when it last synced: offline with fresh data (green), not "connecting" for ever.
+  await page.waitForFunction(() => window.demo.client.status === 'disconnected', null, { timeout: 10_000 });
+  assert.match(await page.evaluate(() => window.demo.client.lastSyncedRelative()), /^(just now|\dm ago)$/);
   const badge = await page.innerText('[data-testid=badge]');
-  assert.match(badge, /showing data synced (just now|\dm ago)/, badge);
+  assert.match(badge, /^Synced (just now|\dm ago) · offline · 1 change waiting$/, badge);
   assert.equal((await state(server, tok)).version, before.version, 'nothing reached the server while offline');
 
   await backOnline(context, page);

@@ -223,6 +223,143 @@ test('reload while offline shows cached state plus the persisted pending writes'
   done();
 });
 
+const syncedKey = (storage, space = 'user:alice') => [...storage.map.keys()].find((k) => k.endsWith(`:t:${space}`));
+
+/** A tab that syncs `user:me` (one doc), then closes: what a reload finds in storage. Returns its lastSynced (ms). */
+async function syncAndClose(make, clock, server) {
+  server.write('alice', 'user:alice', [{ op: 'put', collection: 'settings', id: 'ui', value: { theme: 'dark' } }]);
+  const a = make();
+  a.space('user:me');
+  await clock.advance(10);
+  assert.equal(a.status, 'synced');
+  const t = a.lastSynced.getTime();
+  a.close();
+  return t;
+}
+
+test('reload from the cache with the server down: lastSynced restored at once, disconnected (not connecting), then stale, then synced', async () => {
+  const { clock, server, storage, make, done } = setup();
+  const syncedAt = await syncAndClose(make, clock, server);
+  assert.equal(JSON.parse(storage.getItem(syncedKey(storage))), syncedAt, 'lastSynced persisted per user and space');
+  await clock.advance(2 * 60_000);
+  server.wsUp = false;
+  server.httpUp = false;
+
+  const b = make();
+  const statuses = [];
+  b.on('status', (s) => statuses.push(s));
+  const me = b.space('user:me');
+  // Right after the reload, before any connection.
+  assert.deepEqual(ui(me), { theme: 'dark' }, 'cached state');
+  assert.equal(b.lastSynced.getTime(), syncedAt, 'lastSynced restored');
+  assert.equal(b.lastSyncedRelative(), '2m ago');
+  assert.equal(b.isStale(), false);
+  assert.equal(b.status, 'connecting', 'the first attempt is still running');
+
+  await clock.advance(10); // the first WebSocket attempt fails
+  assert.equal(b.status, 'disconnected');
+  assert.deepEqual(statuses, ['disconnected'], 'one status event for the change');
+  assert.equal(b.lastSyncedRelative(), '2m ago');
+
+  // Retries keep failing (on to the fallbacks): it stays disconnected, and turns stale 5 minutes after the last sync.
+  await clock.advance(2 * 60_000);
+  assert.equal(b.status, 'disconnected');
+  assert.equal(b.lastSyncedRelative(), '4m ago');
+  await clock.advance(60_000);
+  assert.equal(b.status, 'stale', 'turns stale on its own');
+  assert.equal(b.isStale(), true);
+  assert.equal(b.lastSyncedRelative(), 'stale');
+  assert.ok(!statuses.includes('connecting'), `never back to connecting: ${statuses}`);
+
+  // The server comes back.
+  server.wsUp = true;
+  server.httpUp = true;
+  await clock.advance(30_000);
+  assert.equal(b.status, 'synced');
+  assert.ok(b.lastSynced.getTime() > syncedAt + 5 * 60_000, 'lastSynced updated');
+  assert.equal(b.lastSyncedRelative(), 'just now');
+  assert.equal(b.isStale(), false);
+  assert.equal(JSON.parse(storage.getItem(syncedKey(storage))), b.lastSynced.getTime(), 'and persisted');
+  done();
+});
+
+test('reload with 10-minute-old cached data while the server is down: stale after the failed attempt', async () => {
+  const { clock, server, make, done } = setup();
+  const syncedAt = await syncAndClose(make, clock, server);
+  await clock.advance(10 * 60_000);
+  server.wsUp = false;
+  server.httpUp = false;
+
+  const b = make();
+  const statuses = [];
+  b.on('status', (s) => statuses.push(s));
+  const me = b.space('user:me');
+  assert.deepEqual(ui(me), { theme: 'dark' });
+  assert.equal(b.lastSynced.getTime(), syncedAt);
+  assert.equal(b.isStale(), true);
+  assert.equal(b.lastSyncedRelative(), 'stale');
+
+  await clock.advance(10);
+  assert.equal(b.status, 'stale');
+  assert.equal(b.isStale(), true);
+  assert.deepEqual(statuses, ['stale'], 'straight to stale, never disconnected');
+  await clock.advance(10_000);
+  assert.equal(b.status, 'stale');
+
+  server.wsUp = true;
+  server.httpUp = true;
+  const p = b.forceSync();
+  await clock.advance(10);
+  await p;
+  assert.equal(b.status, 'synced');
+  assert.ok(b.lastSynced.getTime() > syncedAt + 10 * 60_000, 'lastSynced updated');
+  assert.equal(b.lastSyncedRelative(), 'just now');
+  assert.equal(b.isStale(), false);
+  done();
+});
+
+test('nothing cached and the server down: connecting until the first sync', async () => {
+  const { clock, server, make, done } = setup();
+  server.wsUp = false;
+  server.httpUp = false;
+  const client = make();
+  client.space('user:me');
+  await clock.advance(60_000);
+  assert.equal(client.status, 'connecting');
+  assert.equal(client.lastSynced, null);
+  assert.equal(client.lastSyncedRelative(), 'never');
+  server.wsUp = true;
+  server.httpUp = true;
+  await clock.advance(30_000);
+  assert.equal(client.status, 'synced');
+  done();
+});
+
+test('lastSynced is written to storage whenever the client reaches synced (not only every 5 s)', async () => {
+  const { clock, server, storage, make, done } = setup();
+  const client = make();
+  client.space('user:me');
+  await clock.advance(10);
+  assert.equal(client.status, 'synced');
+  const first = client.lastSynced.getTime();
+  assert.equal(JSON.parse(storage.getItem(syncedKey(storage))), first);
+  // Lost and back 2 s later: synced again, confirmed at a new time, stored at once.
+  server.closeAll(1012);
+  await settle();
+  assert.equal(client.status, 'disconnected');
+  await clock.advance(2000);
+  assert.equal(client.status, 'synced');
+  assert.ok(client.lastSynced.getTime() > first);
+  assert.equal(JSON.parse(storage.getItem(syncedKey(storage))), client.lastSynced.getTime());
+  // A reload sees that time, not the older one.
+  const t = client.lastSynced.getTime();
+  client.close();
+  const b = make();
+  b.space('user:me');
+  assert.equal(b.lastSynced.getTime(), t);
+  done();
+});
+
 test("a closed tab's queue is sent by the next tab of the user", async () => {
   const { clock, server, make, done } = setup();
   server.wsUp = false;
