@@ -41,7 +41,13 @@ impl Committer {
                 let (replies, commits): (Vec<_>, Vec<_>) =
                     jobs.into_iter().map(|j| (j.reply, j.commit)).unzip();
                 let n = commits.len();
+                let started = std::time::Instant::now();
                 let (commits, result) = run(commits).await;
+                tracing::trace!(
+                    batch = n,
+                    micros = started.elapsed().as_micros() as u64,
+                    "group commit"
+                );
                 match result {
                     Ok(outcomes) => {
                         for (reply, out) in replies.into_iter().zip(outcomes) {
