@@ -116,10 +116,10 @@ for (const transport of ['websocket', 'sse', 'poll']) {
     assert.deepEqual(meA.get('settings', 'ui'), meB.get('settings', 'ui'));
     // rapid toggles, in order
     const ps = [];
-    for (let i = 0; i < 15; i++) ps.push(meA.patch('model_preferences', 'openai', { is_enabled: i % 2 === 0, n: i }));
+    for (let i = 0; i < 15; i++) ps.push(meA.patch('toggles', 'openai', { is_enabled: i % 2 === 0, n: i }));
     await Promise.all(ps);
-    await until(() => meB.get('model_preferences', 'openai')?.n === 14, 1000, 'toggles');
-    assert.deepEqual(meB.get('model_preferences', 'openai'), { is_enabled: true, n: 14 });
+    await until(() => meB.get('toggles', 'openai')?.n === 14, 1000, 'toggles');
+    assert.deepEqual(meB.get('toggles', 'openai'), { is_enabled: true, n: 14 });
     // a conflicting write is rolled back and says why
     const v = meA.doc('settings', 'ui').version;
     await assert.rejects(meA.put('settings', 'ui', { theme: 'neon' }, { ifVersion: v - 1 }), (e) => e.code === 'conflict' && e.current.version === v);
