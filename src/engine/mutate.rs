@@ -101,14 +101,7 @@ impl Engine {
                     let result = reject(mid, r);
                     let commit = Commit {
                         client: client(&result),
-                        space: Some(SpaceCommit {
-                            space: name.clone(),
-                            epoch: epoch.to_string(),
-                            base_version: base,
-                            new_version: base,
-                            docs: vec![],
-                            events: vec![],
-                        }),
+                        space: Some(space_commit(&name, &epoch, base, vec![], vec![])),
                     };
                     match self.store().commit(commit).await? {
                         CommitOutcome::Stale => {
@@ -156,19 +149,11 @@ impl Engine {
                     value: ch.value.as_ref().map(|v| v.get().to_string()),
                 });
             }
+            // The event JSON is shared with the store, not copied.
+            let stored = events.iter().map(|e| (e.version, e.json.clone())).collect();
             let commit = Commit {
                 client: client(&result),
-                space: Some(SpaceCommit {
-                    space: name.clone(),
-                    epoch: epoch.to_string(),
-                    base_version: base,
-                    new_version,
-                    docs,
-                    events: events
-                        .iter()
-                        .map(|e| (e.version, e.json.get().to_string()))
-                        .collect(),
-                }),
+                space: Some(space_commit(&name, &epoch, base, docs, stored)),
             };
             match self.store().commit(commit).await? {
                 CommitOutcome::Committed => {
@@ -325,6 +310,25 @@ impl Engine {
         space.head.send_replace(v);
         let _ = space.live.send(Live::Reset);
         Ok(())
+    }
+}
+
+/// The space part of a commit; `new_version` follows from the events.
+fn space_commit(
+    space: &str,
+    epoch: &str,
+    base: u64,
+    docs: Vec<StoredDoc>,
+    events: Vec<(u64, Arc<RawValue>)>,
+) -> SpaceCommit {
+    let new_version = events.last().map_or(base, |e| e.0);
+    SpaceCommit {
+        space: space.to_string(),
+        epoch: epoch.to_string(),
+        base_version: base,
+        new_version,
+        docs,
+        events,
     }
 }
 

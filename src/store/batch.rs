@@ -149,7 +149,7 @@ macro_rules! impl_batch {
                 let events: Vec<(&str, i64, &str)> = accepted
                     .iter()
                     .filter_map(|c| c.space.as_ref())
-                    .flat_map(|s| s.events.iter().map(move |(v, b)| (s.space.as_str(), to_i64(*v), b.as_str())))
+                    .flat_map(|s| s.events.iter().map(move |(v, b)| (s.space.as_str(), to_i64(*v), b.get())))
                     .collect();
                 for chunk in pow2_chunks(&events) {
                     let sql = format!("INSERT INTO events (space, version, body) VALUES {}", values(num, chunk.len(), 3));

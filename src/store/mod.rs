@@ -78,8 +78,8 @@ pub struct SpaceCommit {
     /// Equal to `base_version` for a no-op or a rejection.
     pub new_version: u64,
     pub docs: Vec<StoredDoc>,
-    /// `(version, event JSON)`.
-    pub events: Vec<(u64, String)>,
+    /// `(version, event JSON)`, shared with the in-memory event record.
+    pub events: Vec<(u64, std::sync::Arc<serde_json::value::RawValue>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
