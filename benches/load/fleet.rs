@@ -339,3 +339,28 @@ pub fn user_of(conn: usize, per_user: usize) -> usize {
 
 /// The role every subscriber uses.
 pub const USER: Role = Role::User;
+
+/// The shape of a timed scenario: start the workers, wait until they are
+/// connected, let them run for `secs` while watching the server, and gather
+/// their results into `r`. Returns the connected count and the results.
+pub async fn run_timed(
+    ctx: &Arc<Ctx>,
+    procs: usize,
+    worker: WorkerFn,
+    secs: f64,
+    r: &mut crate::stats::Report,
+) -> Result<(u64, Vec<Value>), String> {
+    let mut fleet = Fleet::start(ctx, procs, worker).await?;
+    let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
+    let connected = crate::stats::sum(&ready, "connected");
+    let server = crate::stats::ServerWatch::start(ctx.args.pid);
+    fleet.send_all(json!({"cmd": "go"}));
+    let results = fleet
+        .gather("done", ctx.until(secs + 60.0), |_, _| {})
+        .await?;
+    server.finish(r);
+    r.absorb(&results);
+    r.set("client_cpu_s", fleet.client_cpu_s(&results));
+    fleet.close().await;
+    Ok((connected, results))
+}

@@ -13,8 +13,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{self, In, Pace, Track};
-use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done};
-use crate::stats::{Errs, Lat, Report, ServerWatch, brief, merged, sum, summary};
+use crate::fleet::{Ctx, Slice, USER, WorkerFn, WorkerLink, done, run_timed};
+use crate::stats::{Errs, Lat, Report, brief, merged, sum, summary};
 
 struct P {
     users: usize,
@@ -42,18 +42,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("duration_s", p.duration);
     let procs = ctx.procs(p.users * p.tabs);
     r.set("procs", procs);
-    let mut fleet = Fleet::start(ctx, procs, WORKER).await?;
-    let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
-    let connected = sum(&ready, "connected");
-    let server = ServerWatch::start(ctx.args.pid);
-    fleet.send_all(json!({"cmd": "go"}));
-    let results = fleet
-        .gather("done", ctx.until(p.duration + 60.0), |_, _| {})
-        .await?;
-    server.finish(&mut r);
-    r.absorb(&results);
-    r.set("client_cpu_s", fleet.client_cpu_s(&results));
-    fleet.close().await;
+    let (connected, results) = run_timed(ctx, procs, WORKER, p.duration, &mut r).await?;
     let writes = sum(&results, "writes");
     let deliveries = sum(&results, "deliveries");
     let expected = writes * (p.tabs as u64 - 1);

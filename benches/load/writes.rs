@@ -8,8 +8,8 @@ use serde_json::{Map, json};
 use tokio::time::Instant;
 
 use crate::client::{self, Writer};
-use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done};
-use crate::stats::{Errs, Lat, Report, ServerWatch, brief, max_f, merged, sum, summary};
+use crate::fleet::{Ctx, Slice, USER, WorkerFn, WorkerLink, done, run_timed};
+use crate::stats::{Errs, Lat, Report, brief, max_f, merged, sum, summary};
 
 struct P {
     writers: usize,
@@ -32,18 +32,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("conn_rate", ctx.args.conn_rate);
     let procs = ctx.procs(p.writers);
     r.set("procs", procs);
-    let mut fleet = Fleet::start(ctx, procs, WORKER).await?;
-    let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
-    let connected = sum(&ready, "connected");
-    let server = ServerWatch::start(ctx.args.pid);
-    fleet.send_all(json!({"cmd": "go"}));
-    let results = fleet
-        .gather("done", ctx.until(p.duration + 60.0), |_, _| {})
-        .await?;
-    server.finish(&mut r);
-    r.absorb(&results);
-    r.set("client_cpu_s", fleet.client_cpu_s(&results));
-    fleet.close().await;
+    let (connected, results) = run_timed(ctx, procs, WORKER, p.duration, &mut r).await?;
     let acks = sum(&results, "acks");
     let elapsed = max_f(&results, "elapsed_s").max(1e-6);
     let h = merged(&results, "h_ack");
