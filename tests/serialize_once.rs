@@ -46,11 +46,11 @@ async fn every_subscriber_shares_one_encoding_of_an_event() {
     };
     assert!(Arc::ptr_eq(&x[0], &y[0]), "one event record for all");
     assert_eq!(
-        x[0].frame.as_ptr(),
-        y[0].frame.as_ptr(),
+        x[0].wire.as_ptr(),
+        y[0].wire.as_ptr(),
         "one frame buffer for all"
     );
-    let frame: serde_json::Value = serde_json::from_slice(&x[0].frame).unwrap();
+    let frame: serde_json::Value = serde_json::from_slice(&x[0].frame()).unwrap();
     assert_eq!(frame["type"], "event");
     assert_eq!(frame["value"], json!({"theme": "dark"}));
     // The ring holds the same record that was broadcast.

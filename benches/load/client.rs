@@ -407,6 +407,7 @@ pub struct Writer {
     pub ws: Ws,
     next_mid: u64,
     pace: Pace,
+    unacked: std::collections::VecDeque<Sent>,
 }
 
 impl Writer {
@@ -426,6 +427,7 @@ impl Writer {
             ws,
             next_mid: 1,
             pace,
+            unacked: Default::default(),
         })
     }
 
@@ -436,6 +438,18 @@ impl Writer {
         space: &str,
         ops: impl FnOnce(u64) -> String,
     ) -> Result<Ack, String> {
+        let sent = self.send(space, ops).await?;
+        self.ack(Some(sent.mid), sent.at + Duration::from_secs(30))
+            .await
+            .map(|(_, a)| a)
+    }
+
+    /// Sends one mutation without waiting for its ack.
+    pub async fn send(
+        &mut self,
+        space: &str,
+        ops: impl FnOnce(u64) -> String,
+    ) -> Result<Sent, String> {
         self.pace.wait().await;
         let mid = self.next_mid;
         self.next_mid += 1;
@@ -445,23 +459,48 @@ impl Writer {
             serde_json::Value::from(space),
             ops(sent_us)
         );
-        let sent = Instant::now();
+        let at = Instant::now();
         send(&mut self.ws, msg).await?;
-        let until = sent + Duration::from_secs(30);
+        let sent = Sent { mid, sent_us, at };
+        self.unacked.push_back(sent);
+        Ok(sent)
+    }
+
+    /// Mutations sent and not acknowledged yet.
+    pub fn unacked(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// Waits for the next ack (of `mid`, when given; acks come in send order).
+    /// A reject or error frame is an error.
+    pub async fn ack(&mut self, mid: Option<u64>, until: Instant) -> Result<(u64, Ack), String> {
         loop {
             match next_text_until(&mut self.ws, until).await? {
                 In::Text(t) => {
                     let f = parse(&t)?;
                     match &*f.kind {
-                        "ack" if f.mutation_id == Some(mid) => {
-                            return Ok(Ack {
-                                version: f.version.unwrap_or(0),
-                                noop: t.contains("\"noop\":true"),
-                                latency_us: sent.elapsed().as_micros() as u64,
-                                sent_us,
-                            });
+                        "ack" if mid.is_none() || f.mutation_id == mid => {
+                            let got = f.mutation_id.unwrap_or(0);
+                            let Some(s) = self.unacked.pop_front() else {
+                                return Err(format!("ack of {got} for nothing sent"));
+                            };
+                            if s.mid != got {
+                                return Err(format!(
+                                    "ack of {got} while {} was the oldest sent",
+                                    s.mid
+                                ));
+                            }
+                            return Ok((
+                                got,
+                                Ack {
+                                    version: f.version.unwrap_or(0),
+                                    noop: t.contains("\"noop\":true"),
+                                    latency_us: s.at.elapsed().as_micros() as u64,
+                                    sent_us: s.sent_us,
+                                },
+                            ));
                         }
-                        "reject" if f.mutation_id == Some(mid) => return Err(f.describe()),
+                        "reject" => return Err(f.describe()),
                         "error" => return Err(f.describe()),
                         _ => {}
                     }
@@ -470,6 +509,14 @@ impl Writer {
             }
         }
     }
+}
+
+/// A mutation sent and not yet acknowledged.
+#[derive(Clone, Copy)]
+pub struct Sent {
+    pub mid: u64,
+    pub sent_us: u64,
+    pub at: Instant,
 }
 
 /// `[{"op":"put","collection":C,"id":I,"value":{"t":T,...extra}}]`.

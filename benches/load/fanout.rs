@@ -77,40 +77,61 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     let t0 = Instant::now();
     let mut t_end = t0;
     let mut timeouts = 0u64;
-    for k in 0..p.changes {
-        if Instant::now() >= ctx.deadline {
-            r.error("deadline reached before all changes were sent");
-            break;
-        }
-        let extra = format!(r#","k":{k}"#);
-        let ack = match w
-            .mutate("catalog", |t| {
-                client::put_stamped("bench", "fanout", t, &extra)
-            })
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                r.error(format!("writer: {e}"));
+    // Up to `inflight` changes are on their way (sent, or acknowledged and
+    // not yet reached by every subscriber); the writer does not wait for an
+    // ack before sending the next one.
+    let mut sent = 0usize;
+    let mut quiet_since = Instant::now();
+    loop {
+        while sent < p.changes && pending.len() + w.unacked() < inflight {
+            if Instant::now() >= ctx.deadline {
                 break;
             }
-        };
-        acks.saturating_record(ack.latency_us.max(1));
-        if let Some(prev) = last_version
-            && ack.version != prev + 1
-        {
-            r.error(format!(
-                "catalog went from {prev} to {} between two acks",
-                ack.version
-            ));
+            let extra = format!(r#","k":{sent}"#);
+            if let Err(e) = w
+                .send("catalog", |t| {
+                    client::put_stamped("bench", "fanout", t, &extra)
+                })
+                .await
+            {
+                r.error(format!("writer: {e}"));
+                sent = p.changes;
+                break;
+            }
+            sent += 1;
         }
-        last_version = Some(ack.version);
-        pending.insert(ack.version, ack.sent_us);
-        settle(&mut pending, &mut reached, workers, &mut all, &mut t_end);
-        while pending.len() >= inflight {
-            let until = Instant::now() + Duration::from_secs(10);
-            match fleet.next(until.min(ctx.deadline)).await {
+        if w.unacked() == 0 && pending.is_empty() {
+            if sent < p.changes {
+                r.error("deadline reached before all changes were sent");
+            }
+            break;
+        }
+        let until = (quiet_since + Duration::from_secs(10)).min(ctx.deadline);
+        tokio::select! {
+            a = w.ack(None, until), if w.unacked() > 0 => match a {
+                Ok((_, ack)) => {
+                    quiet_since = Instant::now();
+                    acks.saturating_record(ack.latency_us.max(1));
+                    if let Some(prev) = last_version
+                        && ack.version != prev + 1
+                    {
+                        r.error(format!(
+                            "catalog went from {prev} to {} between two acks",
+                            ack.version
+                        ));
+                    }
+                    last_version = Some(ack.version);
+                    pending.insert(ack.version, ack.sent_us);
+                    settle(&mut pending, &mut reached, workers, &mut all, &mut t_end);
+                }
+                Err(e) => {
+                    r.error(format!("writer: {e}"));
+                    break;
+                }
+            },
+            ev = fleet.next(until) => match ev {
                 Some((_, ev)) if ev["ev"] == "reached" => {
+                    quiet_since = Instant::now();
                     let v = ev["v"].as_u64().unwrap_or(0);
                     let e = reached.entry(v).or_insert((0, 0));
                     e.0 += 1;
@@ -122,34 +143,14 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
                 }
                 Some(_) => {}
                 None => {
-                    timeouts += pending.len() as u64;
+                    timeouts += (pending.len() + w.unacked()) as u64;
                     r.error(format!(
                         "{} change(s) did not reach every subscriber within 10 s",
-                        pending.len()
+                        pending.len() + w.unacked()
                     ));
-                    pending.clear();
+                    break;
                 }
-            }
-        }
-    }
-    while !pending.is_empty() {
-        match fleet.next(ctx.until(10.0)).await {
-            Some((_, ev)) if ev["ev"] == "reached" => {
-                let v = ev["v"].as_u64().unwrap_or(0);
-                let e = reached.entry(v).or_insert((0, 0));
-                e.0 += 1;
-                e.1 = e.1.max(ev["at"].as_u64().unwrap_or(0));
-                settle(&mut pending, &mut reached, workers, &mut all, &mut t_end);
-            }
-            Some(_) => {}
-            None => {
-                timeouts += pending.len() as u64;
-                r.error(format!(
-                    "{} change(s) never reached everyone",
-                    pending.len()
-                ));
-                break;
-            }
+            },
         }
     }
     let elapsed = t_end.duration_since(t0).as_secs_f64().max(1e-6);

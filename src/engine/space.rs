@@ -9,26 +9,34 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 use tokio::sync::{Mutex, broadcast, watch};
 
-/// A committed event, encoded once: `json` for batches and HTTP, `frame` for
-/// live WebSocket delivery. Shared by every recipient.
+/// A committed event, encoded once: `json` for batches and HTTP, `wire` for
+/// live WebSocket delivery (the whole WebSocket frame of its `event` message,
+/// written to every subscriber as it is). Shared by every recipient.
 #[derive(Debug)]
 pub struct EventRec {
     pub version: u64,
     pub json: Arc<RawValue>,
-    pub frame: Bytes,
+    pub wire: Bytes,
+    /// Where the `event` message starts in `wire` (after the frame header).
+    at: usize,
 }
 
 impl EventRec {
     pub fn new(version: u64, json: Box<RawValue>) -> Self {
-        let frame = crate::protocol::event_frame(json.get());
+        let (wire, at) = crate::protocol::event_frame(json.get());
         EventRec {
             version,
             json: Arc::from(json),
-            frame,
+            wire,
+            at,
         }
     }
+    /// The `event` message (JSON text), sharing `wire`'s bytes.
+    pub fn frame(&self) -> Bytes {
+        self.wire.slice(self.at..)
+    }
     pub fn bytes(&self) -> usize {
-        self.json.get().len() + self.frame.len() + 64
+        self.json.get().len() + self.wire.len() + 64
     }
 }
 

@@ -96,7 +96,7 @@ async fn events(
                             lagging = true;
                             break;
                         }
-                        let data = String::from_utf8_lossy(&ev.frame).into_owned();
+                        let data = String::from_utf8_lossy(&ev.frame()).into_owned();
                         let e = Event::default()
                             .event("event")
                             .id(format!("{epoch}:{}", ev.version))

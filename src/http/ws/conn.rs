@@ -5,14 +5,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures::StreamExt;
-use futures::stream::SplitStream;
+use futures::{FutureExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::outbox::{Outbox, writer};
+use super::handshake::{Duplex, Reader};
+use super::outbox::{Outbox, Replies};
 use crate::engine::space::{Live, Space};
 use crate::engine::{MutationInput, Principal};
 use crate::http::AppState;
@@ -50,23 +54,27 @@ struct Conn {
     window: Instant,
 }
 
-fn text(s: String) -> Message {
-    Message::Text(s.into())
-}
+type Stream = WebSocketStream<Duplex>;
 
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
-}
+/// Live events taken in one go before the queued frames are written, so a
+/// burst goes out in one system call.
+const LIVE_BURST: usize = 64;
 
-pub async fn run(socket: WebSocket, st: AppState, auth: Option<(Principal, u64)>) {
-    let (sink, mut stream) = socket.split();
+/// One task per connection: it reads the peer's frames, takes live events,
+/// and writes the outbox to the socket.
+pub async fn run(rd: Reader, mut wr: OwnedWriteHalf, st: AppState, auth: Option<(Principal, u64)>) {
     let out = Arc::new(Outbox::new(st.cfg.ws.max_queue_bytes));
-    let mut writer = tokio::spawn(writer(sink, out.clone()));
-    // After a close, the writer may linger this long for a peer that resumes
-    // reading, so it still receives the close frame (4009 included).
+    let cfg = &st.cfg.ws;
+    let hard_cap = (cfg.max_frame_bytes * 4).max(1 << 20);
+    let ws_cfg = WebSocketConfig::default()
+        .read_buffer_size(cfg.read_buffer_bytes)
+        .write_buffer_size(0)
+        .max_message_size(Some(hard_cap))
+        .max_frame_size(Some(hard_cap));
+    let duplex = Duplex::new(rd, Replies(out.clone()));
+    let mut stream = WebSocketStream::from_raw_socket(duplex, Role::Server, Some(ws_cfg)).await;
+    // After a close, linger this long for a peer that resumes reading, so it
+    // still receives the close frame (4009 included).
     let linger = st.cfg.ws.slow_consumer + Duration::from_secs(5);
     let auth = match auth {
         Some(a) => Some(a),
@@ -74,7 +82,7 @@ pub async fn run(socket: WebSocket, st: AppState, auth: Option<(Principal, u64)>
     };
     if let Some((who, expires_at)) = auth {
         match st.ws_registry.take(&who.user, st.cfg.ws.max_conns_per_user) {
-            None => out.push(close(4008, "too many connections for this user")),
+            None => out.close_with(4008, "too many connections for this user"),
             Some(_slot) => {
                 let mut c = Conn {
                     tokens: st.cfg.ws.msg_burst as f64,
@@ -91,23 +99,28 @@ pub async fn run(socket: WebSocket, st: AppState, auth: Option<(Principal, u64)>
                     window: Instant::now(),
                 };
                 c.welcome();
-                c.serve(&mut stream).await;
+                c.serve(&mut stream, &mut wr).await;
             }
         }
     }
     out.close();
-    // Let the writer deliver what is queued (the close frame last), but not forever.
-    if tokio::time::timeout(linger, &mut writer).await.is_err() {
-        writer.abort();
-    }
+    // Deliver what is queued (the close frame last), but not forever.
+    let drain = futures::future::poll_fn(|cx| {
+        while !out.is_empty() {
+            match out.poll_write_to(&mut wr, cx) {
+                std::task::Poll::Ready(Ok(_)) => {}
+                std::task::Poll::Ready(Err(_)) => break,
+                std::task::Poll::Pending => return std::task::Poll::Pending,
+            }
+        }
+        std::task::Poll::Ready(())
+    });
+    let _ = tokio::time::timeout(linger, drain).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
 }
 
 /// Without a query token the first message must be `auth`, within the timeout.
-async fn first_auth(
-    st: &AppState,
-    stream: &mut SplitStream<WebSocket>,
-    out: &Outbox,
-) -> Option<(Principal, u64)> {
+async fn first_auth(st: &AppState, stream: &mut Stream, out: &Outbox) -> Option<(Principal, u64)> {
     let first = tokio::time::timeout(st.cfg.ws.auth_timeout, stream.next()).await;
     let reason = match first {
         Err(_) => "no auth message within the time allowed",
@@ -120,13 +133,13 @@ async fn first_auth(
         },
         Ok(_) => "the first message must be auth {token}",
     };
-    out.push(close(4001, reason));
+    out.close_with(4001, reason);
     None
 }
 
 impl Conn {
     fn send(&self, m: ServerMsg) {
-        self.out.push(text(m.to_json()));
+        self.out.text(&m.to_json());
     }
 
     fn welcome(&self) {
@@ -139,7 +152,7 @@ impl Conn {
         });
     }
 
-    async fn serve(&mut self, stream: &mut SplitStream<WebSocket>) {
+    async fn serve(&mut self, stream: &mut Stream, wr: &mut OwnedWriteHalf) {
         let hb = self.st.cfg.ws.heartbeat;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
         let shutdown = self.st.shutdown.clone();
@@ -154,17 +167,20 @@ impl Conn {
                 expires_at = self.expires_at; // refreshed by an `auth` message
                 expiry.as_mut().reset(deadline(expires_at));
             }
-            let lagging = self.subs.values().any(|s| s.lagging);
+            let queued = !self.out.is_empty();
             let flow = tokio::select! {
                 biased;
                 _ = &mut cancelled => Flow::Close(1012, "server restarting: reconnect with your cursor"),
                 _ = &mut expiry => Flow::Close(4001, "token expired"),
+                w = futures::future::poll_fn(|cx| self.out.poll_write_to(wr, cx)), if queued => match w {
+                    Ok(_) => self.on_written().await,
+                    Err(_) => Flow::Drop,
+                },
                 m = stream.next() => match m {
-                    Some(Ok(m)) => { self.last_seen = Instant::now(); self.on_frame(m).await }
+                    Some(Ok(m)) => { self.last_seen = Instant::now(); Box::pin(self.on_frame(m)).await }
                     _ => Flow::Drop,
                 },
-                Some((space, item)) = self.live.next() => self.on_live(space, item).await,
-                _ = self.out.drained.notified(), if lagging => { self.recover().await; Flow::Continue }
+                Some((space, item)) = self.live.next() => self.on_live_burst(space, item).await,
                 _ = tick.tick() => self.on_tick(),
             };
             if self.out.is_closed() {
@@ -173,12 +189,41 @@ impl Conn {
             match flow {
                 Flow::Continue => {}
                 Flow::Close(code, reason) => {
-                    self.out.push(close(code, reason));
+                    self.out.close_with(code, reason);
                     return;
                 }
                 Flow::Drop => return,
             }
         }
+    }
+
+    /// Frames went out: a lagging space may now be caught up.
+    async fn on_written(&mut self) -> Flow {
+        if self.subs.values().any(|s| s.lagging) && self.out.has_room() {
+            Box::pin(self.recover()).await;
+        }
+        Flow::Continue
+    }
+
+    /// Takes this live event and the ones already waiting (up to a bound),
+    /// so they are written together.
+    async fn on_live_burst(
+        &mut self,
+        space: String,
+        item: Result<Live, BroadcastStreamRecvError>,
+    ) -> Flow {
+        let mut next = Some((space, item));
+        let mut taken = 0;
+        while let Some((space, item)) = next.take() {
+            if let Flow::Close(code, reason) = self.on_live(space, item).await {
+                return Flow::Close(code, reason);
+            }
+            taken += 1;
+            if taken < LIVE_BURST {
+                next = self.live.next().now_or_never().flatten();
+            }
+        }
+        Flow::Continue
     }
 
     fn on_tick(&mut self) -> Flow {
@@ -190,7 +235,7 @@ impl Conn {
         if self.last_seen.elapsed() >= hb * 2 {
             return Flow::Drop; // dead peer: nothing, not even a pong, for two intervals
         }
-        self.out.push(Message::Ping(Default::default()));
+        self.out.push(crate::protocol::wsframe::ping());
         Flow::Continue
     }
 
@@ -274,7 +319,7 @@ impl Conn {
                 );
             }
             Message::Close(_) => return Flow::Drop,
-            Message::Ping(_) | Message::Pong(_) => return Flow::Continue,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Flow::Continue,
         };
         if self.over_rate() {
             let message = "too many messages; slow down".to_string();
@@ -492,13 +537,7 @@ impl Conn {
                         sub.lagging = true;
                         break;
                     }
-                    match Utf8Bytes::try_from(ev.frame.clone()) {
-                        Ok(t) => self.out.push(Message::Text(t)),
-                        Err(_) => {
-                            sub.lagging = true;
-                            break;
-                        }
-                    }
+                    self.out.push(ev.wire.clone());
                     sub.delivered = ev.version;
                 }
             }
@@ -509,7 +548,7 @@ impl Conn {
             return Flow::Close(4009, "slow consumer: reconnect with your cursor");
         }
         if self.subs.get(&name).is_some_and(|s| s.lagging) && self.out.has_room() {
-            self.recover().await;
+            Box::pin(self.recover()).await;
         }
         Flow::Continue
     }

@@ -1,14 +1,13 @@
 //! `GET /v1/ws`: the WebSocket transport (design.md §4, §11).
 
 mod conn;
+mod handshake;
 mod outbox;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dashmap::DashMap;
@@ -63,14 +62,13 @@ impl Drop for Slot {
     }
 }
 
-async fn upgrade(
-    State(st): State<AppState>,
-    ws: WebSocketUpgrade,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn upgrade(State(st): State<AppState>, mut req: Request) -> Response {
+    let accepted = match handshake::accept(&mut req) {
+        Ok(a) => a,
+        Err(refused) => return refused.into_response(),
+    };
     // A token in the query string is checked before the upgrade: 401 if bad.
-    let auth = match query_token(uri.query()).or_else(|| bearer(&headers)) {
+    let auth = match query_token(req.uri().query()).or_else(|| bearer(req.headers())) {
         Some(token) => match st.auth.verify(&token) {
             Ok(p) => Some((p, st.auth.expiry(&token).unwrap_or(u64::MAX))),
             Err(e) => return ApiError::unauthorized(e).into_response(),
@@ -85,15 +83,13 @@ async fn upgrade(
         )
         .into_response();
     }
-    let cfg = &st.cfg.ws;
-    let hard_cap = (cfg.max_frame_bytes * 4).max(1 << 20);
-    ws.protocols([SUBPROTOCOL])
-        .read_buffer_size(cfg.read_buffer_bytes)
-        .write_buffer_size(0)
-        .max_message_size(hard_cap)
-        .max_frame_size(hard_cap)
-        .on_upgrade(move |socket| {
-            let tracker = st.tasks.clone();
-            tracker.track_future(conn::run(socket, st, auth))
-        })
+    let on_upgrade = accepted.on_upgrade;
+    let tracker = st.tasks.clone();
+    tokio::spawn(tracker.track_future(async move {
+        match handshake::socket(on_upgrade).await {
+            Ok((rd, wr)) => conn::run(rd, wr, st, auth).await,
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    }));
+    accepted.response
 }

@@ -1,0 +1,180 @@
+//! The WebSocket opening handshake (RFC 6455 §4.2), done here rather than by
+//! axum's `WebSocketUpgrade` so the connection keeps the raw TCP stream: the
+//! read half goes to tungstenite (masked client frames, control frames), the
+//! write half takes prebuilt frames with vectored writes.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::SUBPROTOCOL;
+use super::outbox::Replies;
+use crate::http::error::ApiError;
+
+/// A validated upgrade request: the 101 answer and the pending upgrade.
+pub struct Accepted {
+    pub response: Response,
+    pub on_upgrade: OnUpgrade,
+}
+
+fn bad(status: StatusCode, message: &str) -> ApiError {
+    let code = if status == StatusCode::UPGRADE_REQUIRED {
+        "upgrade_required"
+    } else {
+        "bad_request"
+    };
+    ApiError::new(status, code, message.to_string())
+}
+
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            .unwrap_or(false)
+    })
+}
+
+/// Checks the request is a WebSocket upgrade and builds the 101 answer,
+/// choosing `tidemark.v1` when the client offers it.
+pub fn accept(req: &mut Request) -> Result<Accepted, ApiError> {
+    let h = req.headers();
+    if !has_token(h, header::CONNECTION, "upgrade") {
+        return Err(bad(
+            StatusCode::BAD_REQUEST,
+            "expected `Connection: upgrade` (a WebSocket handshake)",
+        ));
+    }
+    if !has_token(h, header::UPGRADE, "websocket") {
+        return Err(bad(
+            StatusCode::BAD_REQUEST,
+            "expected `Upgrade: websocket` (a WebSocket handshake)",
+        ));
+    }
+    if h.get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err(bad(
+            StatusCode::BAD_REQUEST,
+            "expected `Sec-WebSocket-Version: 13`",
+        ));
+    }
+    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err(bad(
+            StatusCode::BAD_REQUEST,
+            "`Sec-WebSocket-Key` header missing",
+        ));
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let offered = has_token(h, header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL);
+    let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
+        return Err(bad(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket",
+        ));
+    };
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let rh = response.headers_mut();
+    rh.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    rh.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        rh.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    if offered {
+        rh.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    Ok(Accepted {
+        response,
+        on_upgrade,
+    })
+}
+
+/// The upgraded connection's TCP stream, split, with any bytes the HTTP
+/// layer read past the request put back in front of the read half.
+pub async fn socket(on_upgrade: OnUpgrade) -> Result<(Reader, OwnedWriteHalf), String> {
+    let upgraded = on_upgrade.await.map_err(|e| e.to_string())?;
+    let parts = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded)
+        .map_err(|_| "the upgraded connection is not a TCP stream".to_string())?;
+    let (rd, wr) = parts.io.into_inner().into_split();
+    let pre = parts.read_buf;
+    Ok((
+        Reader {
+            pre: if pre.is_empty() { Bytes::new() } else { pre },
+            rd,
+        },
+        wr,
+    ))
+}
+
+/// The read half, after the bytes read ahead during the handshake.
+pub struct Reader {
+    pre: Bytes,
+    rd: OwnedReadHalf,
+}
+
+impl AsyncRead for Reader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.pre.is_empty() {
+            let n = self.pre.len().min(buf.remaining());
+            buf.put_slice(&self.pre.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.rd).poll_read(cx, buf)
+    }
+}
+
+/// What tungstenite runs on: it reads the socket, and what it writes (its
+/// replies to the peer's control frames) joins the outbox.
+pub struct Duplex {
+    rd: Reader,
+    wr: Replies,
+}
+
+impl Duplex {
+    pub fn new(rd: Reader, wr: Replies) -> Duplex {
+        Duplex { rd, wr }
+    }
+}
+
+impl AsyncRead for Duplex {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.rd).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Duplex {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.wr).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.wr).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.wr).poll_shutdown(cx)
+    }
+}

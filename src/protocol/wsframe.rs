@@ -1,0 +1,139 @@
+//! Server-to-client WebSocket frames (RFC 6455 §5.2), built once and written
+//! as they are: a server frame is unmasked, so the same bytes can go to every
+//! subscriber. Reading client frames (masked, fragmented, control frames) is
+//! left to tungstenite.
+
+use bytes::Bytes;
+
+pub const OP_TEXT: u8 = 0x1;
+pub const OP_CLOSE: u8 = 0x8;
+pub const OP_PING: u8 = 0x9;
+
+/// Length of the header of an unmasked frame carrying `len` payload bytes.
+pub fn header_len(len: usize) -> usize {
+    match len {
+        0..=125 => 2,
+        126..=0xFFFF => 4,
+        _ => 10,
+    }
+}
+
+/// Writes a frame whose payload length is known up front, with one allocation.
+pub struct Builder {
+    buf: Vec<u8>,
+    header: usize,
+    len: usize,
+}
+
+impl Builder {
+    pub fn new(opcode: u8, len: usize) -> Builder {
+        let header = header_len(len);
+        let mut buf = Vec::with_capacity(header + len);
+        buf.push(0x80 | opcode); // FIN: never fragmented
+        match header {
+            2 => buf.push(len as u8),
+            4 => {
+                buf.push(126);
+                buf.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            _ => {
+                buf.push(127);
+                buf.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        Builder { buf, header, len }
+    }
+
+    pub fn text(len: usize) -> Builder {
+        Builder::new(OP_TEXT, len)
+    }
+
+    pub fn push(&mut self, part: &[u8]) {
+        self.buf.extend_from_slice(part);
+    }
+
+    /// The frame and the offset of its payload.
+    pub fn finish(self) -> (Bytes, usize) {
+        assert_eq!(
+            self.buf.len(),
+            self.header + self.len,
+            "frame payload length differs from its header"
+        );
+        (Bytes::from(self.buf), self.header)
+    }
+}
+
+/// A whole frame around `payload`.
+pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
+    let mut b = Builder::new(opcode, payload.len());
+    b.push(payload);
+    b.finish().0
+}
+
+/// A text frame.
+pub fn text(payload: &str) -> Bytes {
+    frame(OP_TEXT, payload.as_bytes())
+}
+
+/// A close frame with a status code and a reason (at most 123 bytes).
+pub fn close(code: u16, reason: &str) -> Bytes {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = Vec::with_capacity(2 + end);
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    frame(OP_CLOSE, &payload)
+}
+
+/// An empty ping.
+pub fn ping() -> Bytes {
+    Bytes::from_static(&[0x80 | OP_PING, 0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_use_the_shortest_header() {
+        for (len, header) in [(0, 2), (125, 2), (126, 4), (65_535, 4), (65_536, 10)] {
+            let f = frame(OP_TEXT, &vec![b'x'; len]);
+            assert_eq!(f.len(), header + len, "payload {len}");
+            assert_eq!(f[0], 0x81);
+            match header {
+                2 => assert_eq!(f[1] as usize, len),
+                4 => {
+                    assert_eq!(f[1], 126);
+                    assert_eq!(u16::from_be_bytes([f[2], f[3]]) as usize, len);
+                }
+                _ => {
+                    assert_eq!(f[1], 127);
+                    let mut n = [0u8; 8];
+                    n.copy_from_slice(&f[2..10]);
+                    assert_eq!(u64::from_be_bytes(n) as usize, len);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn close_carries_code_and_a_bounded_reason() {
+        let f = close(4009, "slow consumer");
+        assert_eq!(&f[..], b"\x88\x0f\x0f\xa9slow consumer");
+        let long = "é".repeat(100);
+        let f = close(1000, &long);
+        assert!(f.len() <= 2 + 125);
+        assert!(std::str::from_utf8(&f[4..]).is_ok());
+    }
+
+    #[test]
+    fn event_frame_is_a_text_frame_of_the_event_message() {
+        let (wire, at) = crate::protocol::event_frame(r#"{"space":"s","version":1}"#);
+        assert_eq!(at, 2);
+        assert_eq!(wire[0], 0x81);
+        assert_eq!(&wire[at..], br#"{"type":"event","space":"s","version":1}"#);
+        assert_eq!(wire[1] as usize, wire.len() - at);
+    }
+}
