@@ -93,6 +93,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
         shutdown,
         tasks: tokio_util::task::TaskTracker::new(),
         ws_registry: Default::default(),
+        ws_hubs: Default::default(),
         grace: Duration::from_secs(args.shutdown_grace_secs),
         lockbox: Arc::new(lockbox),
         domain: Arc::new(domain),

@@ -182,6 +182,17 @@ async fn idle_spaces_leave_memory_on_their_own() {
     let (_, doc) = s.get(&s.token("u3"), "/v1/spaces/user:me/docs/a/x").await;
     assert_eq!(doc["value"], json!(3));
     ws.roundtrip(1).await;
+    assert_eq!(s.state.ws_hubs.len(), 1, "one pusher: user:u0");
+    // Once its last subscriber is gone, the pusher ends and the space may leave too.
+    drop(ws);
+    while engine.is_loaded("user:u0") || !s.state.ws_hubs.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline + std::time::Duration::from_secs(20),
+            "the space of a closed subscriber stayed in memory (hubs: {})",
+            s.state.ws_hubs.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

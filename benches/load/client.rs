@@ -106,7 +106,7 @@ pub async fn connect(target: &Target, sources: &Sources, token: &str) -> Result<
             tokio_tungstenite::tungstenite::http::HeaderValue::from_static("tidemark.v1"),
         );
         let cfg = WebSocketConfig::default()
-            .read_buffer_size(8 * 1024)
+            .read_buffer_size(2 * 1024)
             .write_buffer_size(0);
         let (ws, _) = client_async_with_config(req, stream, Some(cfg))
             .await

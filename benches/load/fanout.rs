@@ -289,9 +289,12 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
                     let _ = emit.send(json!({"ev": "reached", "v": v, "at": client::now_us()}));
                 }
             };
+            let stopped = stop.cancelled();
+            tokio::pin!(stopped);
             loop {
                 tokio::select! {
-                    _ = stop.cancelled() => break,
+                    biased;
+                    _ = &mut stopped => break,
                     m = client::next_text(&mut ws) => match m {
                         In::Text(t) => {
                             let now = client::now_us();

@@ -13,20 +13,39 @@ pub fn hist() -> Histogram<u64> {
 }
 
 /// A histogram of microseconds shared by many tasks.
-pub struct Lat(Mutex<Histogram<u64>>);
+/// A latency histogram shared by many tasks: one part per runtime thread (so
+/// recording never contends), merged when read.
+pub struct Lat(Vec<Mutex<Histogram<u64>>>);
+
+const LAT_PARTS: usize = 8;
 
 impl Default for Lat {
     fn default() -> Self {
-        Lat(Mutex::new(hist()))
+        Lat((0..LAT_PARTS).map(|_| Mutex::new(hist())).collect())
     }
+}
+
+fn part() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static PART: usize = NEXT.fetch_add(1, Ordering::Relaxed) % LAT_PARTS;
+    }
+    PART.with(|p| *p)
 }
 
 impl Lat {
     pub fn record(&self, us: u64) {
-        self.lock().saturating_record(us.max(1));
+        let mut h = self.0[part()].lock().unwrap_or_else(|p| p.into_inner());
+        h.saturating_record(us.max(1));
     }
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Histogram<u64>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    /// All parts merged.
+    pub fn lock(&self) -> Histogram<u64> {
+        let mut all = hist();
+        for p in &self.0 {
+            let _ = all.add(&*p.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        all
     }
     pub fn b64(&self) -> String {
         to_b64(&self.lock())

@@ -65,6 +65,8 @@ pub struct AppState {
     /// Connection tasks, awaited (within the grace period) at shutdown.
     pub tasks: tokio_util::task::TaskTracker,
     pub ws_registry: Arc<ws::Registry>,
+    /// Spaces with WebSocket subscribers and their pushers.
+    pub ws_hubs: Arc<ws::Hubs>,
     /// Time allowed for in-flight work at shutdown.
     pub grace: Duration,
     /// Encrypted API keys and model-config resolution (issue 6).

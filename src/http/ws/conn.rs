@@ -5,32 +5,26 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio_stream::StreamMap;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::fanout::Hub;
 use super::handshake::{Duplex, Reader};
 use super::outbox::{Outbox, Replies};
-use crate::engine::space::{Live, Space};
 use crate::engine::{MutationInput, Principal};
 use crate::http::AppState;
 use crate::http::auth::now_secs;
+use crate::protocol::wsframe;
 use crate::protocol::{ClientMsg, Cursor, MutationResult, Origin, RejectCode, ServerMsg, WsLimits};
 
-/// One subscribed space.
+/// One subscribed space (where the client stands is in the outbox's link).
 struct Sub {
-    space: Arc<Space>,
+    hub: Arc<Hub>,
     epoch: String,
-    /// The version the client holds.
-    delivered: u64,
-    /// Live events were skipped (full outbox, lag, reset): catch up when there is room.
-    lagging: bool,
 }
 
 enum Flow {
@@ -45,7 +39,6 @@ struct Conn {
     expires_at: u64,
     client_id: Option<String>,
     subs: HashMap<String, Sub>,
-    live: StreamMap<String, BroadcastStream<Live>>,
     out: Arc<Outbox>,
     last_seen: Instant,
     tokens: f64,
@@ -56,14 +49,15 @@ struct Conn {
 
 type Stream = WebSocketStream<Duplex>;
 
-/// Live events taken in one go before the queued frames are written, so a
-/// burst goes out in one system call.
-const LIVE_BURST: usize = 64;
-
-/// One task per connection: it reads the peer's frames, takes live events,
-/// and writes the outbox to the socket.
-pub async fn run(rd: Reader, mut wr: OwnedWriteHalf, st: AppState, auth: Option<(Principal, u64)>) {
-    let out = Arc::new(Outbox::new(st.cfg.ws.max_queue_bytes));
+/// One task per connection: it reads the peer's frames, answers them, and
+/// writes what the socket did not take at once; live events are written by
+/// the spaces' pushers (`fanout.rs`).
+pub async fn run(rd: Reader, wr: OwnedWriteHalf, st: AppState, auth: Option<(Principal, u64)>) {
+    let out = Arc::new(Outbox::new(
+        st.cfg.ws.max_queue_bytes,
+        st.cfg.ws.slow_consumer,
+    ));
+    out.attach(wr);
     let cfg = &st.cfg.ws;
     let hard_cap = (cfg.max_frame_bytes * 4).max(1 << 20);
     let ws_cfg = WebSocketConfig::default()
@@ -91,7 +85,6 @@ pub async fn run(rd: Reader, mut wr: OwnedWriteHalf, st: AppState, auth: Option<
                     expires_at,
                     client_id: None,
                     subs: HashMap::new(),
-                    live: StreamMap::new(),
                     out: out.clone(),
                     last_seen: Instant::now(),
                     refilled: Instant::now(),
@@ -99,7 +92,7 @@ pub async fn run(rd: Reader, mut wr: OwnedWriteHalf, st: AppState, auth: Option<
                     window: Instant::now(),
                 };
                 c.welcome();
-                c.serve(&mut stream, &mut wr).await;
+                c.serve(&mut stream).await;
             }
         }
     }
@@ -107,7 +100,7 @@ pub async fn run(rd: Reader, mut wr: OwnedWriteHalf, st: AppState, auth: Option<
     // Deliver what is queued (the close frame last), but not forever.
     let drain = futures::future::poll_fn(|cx| {
         while !out.is_empty() {
-            match out.poll_write_to(&mut wr, cx) {
+            match out.poll_write(cx) {
                 std::task::Poll::Ready(Ok(_)) => {}
                 std::task::Poll::Ready(Err(_)) => break,
                 std::task::Poll::Pending => return std::task::Poll::Pending,
@@ -116,7 +109,9 @@ pub async fn run(rd: Reader, mut wr: OwnedWriteHalf, st: AppState, auth: Option<
         std::task::Poll::Ready(())
     });
     let _ = tokio::time::timeout(linger, drain).await;
-    let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
+    if let Some(mut wr) = out.detach() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
+    }
 }
 
 /// Without a query token the first message must be `auth`, within the timeout.
@@ -152,11 +147,11 @@ impl Conn {
         });
     }
 
-    async fn serve(&mut self, stream: &mut Stream, wr: &mut OwnedWriteHalf) {
+    async fn serve(&mut self, stream: &mut Stream) {
         let hb = self.st.cfg.ws.heartbeat;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + hb, hb);
         let shutdown = self.st.shutdown.clone();
-        // Built once, not per wake-up: this loop runs for every live event.
+        // Built once, not per wake-up.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
         let mut expires_at = self.expires_at;
@@ -167,20 +162,23 @@ impl Conn {
                 expires_at = self.expires_at; // refreshed by an `auth` message
                 expiry.as_mut().reset(deadline(expires_at));
             }
+            if self.out.lagging() && self.out.has_room() {
+                Box::pin(self.recover()).await;
+            }
             let queued = !self.out.is_empty();
             let flow = tokio::select! {
                 biased;
                 _ = &mut cancelled => Flow::Close(1012, "server restarting: reconnect with your cursor"),
                 _ = &mut expiry => Flow::Close(4001, "token expired"),
-                w = futures::future::poll_fn(|cx| self.out.poll_write_to(wr, cx)), if queued => match w {
-                    Ok(_) => self.on_written().await,
+                w = futures::future::poll_fn(|cx| self.out.poll_write(cx)), if queued => match w {
+                    Ok(_) => Flow::Continue,
                     Err(_) => Flow::Drop,
                 },
                 m = stream.next() => match m {
                     Some(Ok(m)) => { self.last_seen = Instant::now(); Box::pin(self.on_frame(m)).await }
                     _ => Flow::Drop,
                 },
-                Some((space, item)) = self.live.next() => self.on_live_burst(space, item).await,
+                _ = self.out.kick.notified() => self.on_kick(),
                 _ = tick.tick() => self.on_tick(),
             };
             if self.out.is_closed() {
@@ -197,31 +195,10 @@ impl Conn {
         }
     }
 
-    /// Frames went out: a lagging space may now be caught up.
-    async fn on_written(&mut self) -> Flow {
-        if self.subs.values().any(|s| s.lagging) && self.out.has_room() {
-            Box::pin(self.recover()).await;
-        }
-        Flow::Continue
-    }
-
-    /// Takes this live event and the ones already waiting (up to a bound),
-    /// so they are written together.
-    async fn on_live_burst(
-        &mut self,
-        space: String,
-        item: Result<Live, BroadcastStreamRecvError>,
-    ) -> Flow {
-        let mut next = Some((space, item));
-        let mut taken = 0;
-        while let Some((space, item)) = next.take() {
-            if let Flow::Close(code, reason) = self.on_live(space, item).await {
-                return Flow::Close(code, reason);
-            }
-            taken += 1;
-            if taken < LIVE_BURST {
-                next = self.live.next().now_or_never().flatten();
-            }
+    /// A pusher left frames for this task to write, or marked a space lagging.
+    fn on_kick(&mut self) -> Flow {
+        if self.out.stalled_for(self.st.cfg.ws.slow_consumer) {
+            return Flow::Close(4009, "slow consumer: reconnect with your cursor");
         }
         Flow::Continue
     }
@@ -419,8 +396,12 @@ impl Conn {
             });
             return;
         }
-        // Subscribe before reading the state, so nothing committed meanwhile is missed.
-        let (space, rx) = loop {
+        if let Some(old) = self.subs.remove(&name) {
+            self.st.ws_hubs.leave(&old.hub, &self.out);
+        }
+        // Join the space's subscribers before reading its state, so nothing
+        // committed meanwhile is missed (see fanout.rs).
+        let hub = loop {
             let space = match self.st.engine.space(&name).await {
                 Ok(s) => s,
                 Err(e) => {
@@ -432,14 +413,16 @@ impl Conn {
                     return;
                 }
             };
-            let rx = space.live.subscribe();
+            let hub = self.st.ws_hubs.join(&space, &self.out);
             if !space.is_evicted() {
-                break (space, rx);
+                break hub;
             }
+            self.st.ws_hubs.leave(&hub, &self.out);
         };
-        let answer = match self.st.engine.catch_up(&space, cursor.as_ref()).await {
+        let answer = match self.st.engine.catch_up(&hub.space, cursor.as_ref()).await {
             Ok(a) => a,
             Err(e) => {
+                self.st.ws_hubs.leave(&hub, &self.out);
                 self.send(ServerMsg::Error {
                     code: "unavailable".into(),
                     message: e.to_string(),
@@ -448,15 +431,12 @@ impl Conn {
                 return;
             }
         };
-        let sub = Sub {
-            space,
-            epoch: answer.epoch().to_string(),
-            delivered: answer.version(),
-            lagging: false,
-        };
-        self.send(ServerMsg::from_catch_up(&name, answer));
-        self.subs.insert(name.clone(), sub);
-        self.live.insert(name, BroadcastStream::new(rx));
+        let epoch = answer.epoch().to_string();
+        let version = answer.version();
+        let frame = wsframe::text(&ServerMsg::from_catch_up(&name, answer).to_json());
+        self.out
+            .go_live(hub.key(), Some(frame), version, &|| hub.pushed_upto());
+        self.subs.insert(name, Sub { hub, epoch });
     }
 
     async fn on_mutate(
@@ -518,49 +498,10 @@ impl Conn {
         Flow::Continue
     }
 
-    async fn on_live(
-        &mut self,
-        name: String,
-        item: Result<Live, BroadcastStreamRecvError>,
-    ) -> Flow {
-        let full = self.out.is_full();
-        let Some(sub) = self.subs.get_mut(&name) else {
-            return Flow::Continue;
-        };
-        match item {
-            Ok(Live::Batch(events)) if !sub.lagging && !full => {
-                for ev in events.iter() {
-                    if ev.version <= sub.delivered {
-                        continue; // already in the first answer
-                    }
-                    if ev.version != sub.delivered + 1 {
-                        sub.lagging = true;
-                        break;
-                    }
-                    self.out.push(ev.wire.clone());
-                    sub.delivered = ev.version;
-                }
-            }
-            Ok(Live::Batch(_)) => sub.lagging = true,
-            Ok(Live::Reset) | Err(BroadcastStreamRecvError::Lagged(_)) => sub.lagging = true,
-        }
-        if self.out.stalled_for(self.st.cfg.ws.slow_consumer) {
-            return Flow::Close(4009, "slow consumer: reconnect with your cursor");
-        }
-        if self.subs.get(&name).is_some_and(|s| s.lagging) && self.out.has_room() {
-            Box::pin(self.recover()).await;
-        }
-        Flow::Continue
-    }
-
-    /// Catches lagging spaces up from the log (events or a superseding snapshot).
+    /// Catches lagging spaces up from the ring or the log (events or a
+    /// superseding snapshot), while the outbox has room.
     async fn recover(&mut self) {
-        let names: Vec<String> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| s.lagging)
-            .map(|(n, _)| n.clone())
-            .collect();
+        let names: Vec<String> = self.subs.keys().cloned().collect();
         for name in names {
             if !self.out.has_room() {
                 return;
@@ -568,22 +509,36 @@ impl Conn {
             let Some(sub) = self.subs.get(&name) else {
                 continue;
             };
-            let cursor = Cursor {
-                epoch: sub.epoch.clone(),
-                version: sub.delivered,
-            };
-            let space = sub.space.clone();
-            let Ok(answer) = self.st.engine.catch_up(&space, Some(&cursor)).await else {
+            let hub = sub.hub.clone();
+            let Some(link) = self.out.link(hub.key()).filter(|l| l.lagging) else {
                 continue;
             };
+            let cursor = Cursor {
+                epoch: sub.epoch.clone(),
+                version: link.delivered,
+            };
+            let Ok(answer) = self.st.engine.catch_up(&hub.space, Some(&cursor)).await else {
+                continue; // the database is away: tried again on the next wake-up
+            };
+            let epoch = answer.epoch().to_string();
+            let version = answer.version();
+            let frame = match answer {
+                crate::protocol::CatchUp::UpToDate { .. } => None,
+                a => Some(wsframe::text(&ServerMsg::from_catch_up(&name, a).to_json())),
+            };
+            self.out
+                .go_live(hub.key(), frame, version, &|| hub.pushed_upto());
             if let Some(sub) = self.subs.get_mut(&name) {
-                sub.epoch = answer.epoch().to_string();
-                sub.delivered = answer.version();
-                sub.lagging = false;
+                sub.epoch = epoch;
             }
-            if !matches!(answer, crate::protocol::CatchUp::UpToDate { .. }) {
-                self.send(ServerMsg::from_catch_up(&name, answer));
-            }
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        for sub in self.subs.values() {
+            self.st.ws_hubs.leave(&sub.hub, &self.out);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `GET /v1/ws`: the WebSocket transport (design.md §4, §11).
 
 mod conn;
+mod fanout;
 mod handshake;
 mod outbox;
 
@@ -15,6 +16,8 @@ use dashmap::DashMap;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{bearer, query_token};
+
+pub use fanout::Hubs;
 
 pub const SUBPROTOCOL: &str = "tidemark.v1";
 

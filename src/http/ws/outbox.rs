@@ -1,11 +1,15 @@
-//! A connection's bounded outbound queue of whole WebSocket frames.
+//! A connection's bounded outbound queue of whole WebSocket frames, and the
+//! socket's write half.
 //!
 //! Frames are `Bytes` built once (a live event's frame is the same buffer for
-//! every subscriber) and written with vectored writes straight to the socket
-//! by the connection's one task: no per-connection write buffer, no copy, and
-//! every frame queued since the last write goes out in one system call. Bytes
-//! are counted from push until written, so a peer that stops reading shows up
-//! as a full outbox whose last progress is old.
+//! every subscriber) and written with vectored writes straight to the socket:
+//! no per-connection write buffer, no copy, and every frame queued since the
+//! last write goes out in one system call. Two parties write, always from the
+//! head of the queue and under its lock, so order is kept: the connection's
+//! task (answers, acks, errors, and whatever the socket did not take at once)
+//! and its spaces' pushers (live events, `fanout.rs`). Bytes are counted from
+//! push until written, so a peer that stops reading shows up as a full outbox
+//! whose last progress is old.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -16,7 +20,10 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use tokio::io::AsyncWrite;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
 
+use crate::engine::space::EventRec;
 use crate::protocol::wsframe;
 
 /// Frames handed to one vectored write at most.
@@ -25,6 +32,10 @@ const MAX_IOV: usize = 64;
 pub struct Outbox {
     inner: Mutex<Inner>,
     max_bytes: usize,
+    /// No progress for this long with bytes waiting: a slow consumer.
+    slow: std::time::Duration,
+    /// Wakes the connection task: frames are left for it to write, or a space lags.
+    pub kick: Notify,
 }
 
 struct Inner {
@@ -34,38 +45,216 @@ struct Inner {
     last_progress: Instant,
     /// No more frames are accepted (a close frame was queued, or the socket failed).
     closed: bool,
+    wr: Option<OwnedWriteHalf>,
+    /// Where each subscribed space stands on this connection.
+    links: Vec<Link>,
+}
+
+/// One subscribed space on one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    /// The space's hub (`fanout::Hub::key`).
+    pub hub: usize,
+    /// The version the client holds (queued counts as held).
+    pub delivered: u64,
+    /// The first answer is queued: live events may follow.
+    pub live: bool,
+    /// Events were skipped (full outbox, gap, reload): catch up from the log.
+    pub lagging: bool,
+}
+
+impl Inner {
+    fn link(&mut self, hub: usize) -> Option<&mut Link> {
+        self.links.iter_mut().find(|l| l.hub == hub)
+    }
+
+    fn push(&mut self, frame: Bytes) {
+        if self.closed || frame.is_empty() {
+            return;
+        }
+        if self.bytes == 0 {
+            self.last_progress = Instant::now();
+        }
+        self.bytes += frame.len();
+        self.queue.push_back(frame);
+    }
+
+    /// Drops `n` written bytes from the head of the queue.
+    fn advance(&mut self, n: usize) {
+        self.bytes -= n;
+        self.last_progress = Instant::now();
+        let mut left = n;
+        while left > 0 {
+            let front = self.queue.front_mut().expect("written bytes were queued");
+            if front.len() <= left {
+                left -= front.len();
+                self.queue.pop_front();
+            } else {
+                front.advance(left);
+                left = 0;
+            }
+        }
+    }
+
+    fn failed(&mut self) {
+        self.closed = true;
+        self.queue.clear();
+        self.bytes = 0;
+    }
+
+    /// Writes what the socket takes without waiting.
+    fn try_write(&mut self) {
+        while !self.queue.is_empty() {
+            let Some(wr) = &self.wr else { return };
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            let mut count = 0;
+            for (slot, b) in slices.iter_mut().zip(self.queue.iter()) {
+                *slot = IoSlice::new(b);
+                count += 1;
+            }
+            match wr.try_write_vectored(&slices[..count]) {
+                Ok(0) => return self.failed(),
+                Ok(n) => self.advance(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(_) => return self.failed(),
+            }
+        }
+    }
 }
 
 impl Outbox {
-    pub fn new(max_bytes: usize) -> Self {
+    pub fn new(max_bytes: usize, slow: std::time::Duration) -> Self {
         Outbox {
+            slow,
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
                 bytes: 0,
                 last_progress: Instant::now(),
                 closed: false,
+                wr: None,
+                links: Vec::new(),
             }),
             max_bytes,
+            kick: Notify::new(),
         }
     }
 
-    // Only the connection's own task touches the queue, and never across an
-    // await: an uncontended std Mutex.
+    /// The socket's write half, for the pushers and the connection task.
+    pub fn attach(&self, wr: OwnedWriteHalf) {
+        self.lock().wr = Some(wr);
+    }
+
+    /// Takes the write half back (to shut it down).
+    pub fn detach(&self) -> Option<OwnedWriteHalf> {
+        self.lock().wr.take()
+    }
+
+    // Held only for queue bookkeeping and non-blocking writes, never across
+    // an await: a std Mutex.
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues a whole frame; dropped once the outbox is closed.
-    pub fn push(&self, frame: Bytes) {
+    pub fn add_link(&self, hub: usize) {
         let mut i = self.lock();
-        if i.closed || frame.is_empty() {
+        i.links.retain(|l| l.hub != hub);
+        i.links.push(Link {
+            hub,
+            delivered: 0,
+            live: false,
+            lagging: false,
+        });
+    }
+
+    pub fn remove_link(&self, hub: usize) {
+        self.lock().links.retain(|l| l.hub != hub);
+    }
+
+    pub fn link(&self, hub: usize) -> Option<Link> {
+        self.lock().link(hub).copied()
+    }
+
+    /// Some subscribed space must catch up.
+    pub fn lagging(&self) -> bool {
+        self.lock().links.iter().any(|l| l.lagging)
+    }
+
+    /// Queues a space's answer (first, or a catch-up) and makes it live at
+    /// `version`; it stays lagging when a pusher pass beyond `version` may
+    /// have skipped it meanwhile (`pushed_upto`).
+    pub fn go_live(
+        &self,
+        hub: usize,
+        answer: Option<Bytes>,
+        version: u64,
+        pushed_upto: &dyn Fn() -> u64,
+    ) {
+        let mut i = self.lock();
+        if let Some(a) = answer {
+            i.push(a);
+            i.try_write();
+        }
+        let behind = pushed_upto() > version;
+        if let Some(l) = i.link(hub) {
+            l.delivered = version;
+            l.live = true;
+            l.lagging = behind;
+        }
+    }
+
+    /// A pusher's delivery of consecutive `events` (or of a reset) to this
+    /// connection: queued and written at once when the socket takes them.
+    pub fn deliver(&self, hub: usize, events: &[Arc<EventRec>], reset: bool) {
+        let mut i = self.lock();
+        if i.closed {
             return;
         }
-        if i.bytes == 0 {
-            i.last_progress = Instant::now();
+        let full = i.bytes >= self.max_bytes;
+        let stalled = i.bytes > 0 && i.last_progress.elapsed() >= self.slow;
+        let Some(l) = i.link(hub) else { return };
+        if !l.live || l.lagging {
+            // Joining or catching up: its answer covers these. A peer that
+            // stopped reading is told now, not at the next heartbeat.
+            drop(i);
+            if stalled {
+                self.kick.notify_one();
+            }
+            return;
         }
-        i.bytes += frame.len();
-        i.queue.push_back(frame);
+        // The ring's events are consecutive: send those after `delivered`.
+        let from = l.delivered;
+        let send = match events.iter().position(|e| e.version > from) {
+            Some(k) => &events[k..],
+            None => &[][..],
+        };
+        let lagging = reset || (!send.is_empty() && (send[0].version != from + 1 || full));
+        if let Some(l) = i.link(hub) {
+            if lagging {
+                l.lagging = true;
+            } else if let Some(last) = send.last() {
+                l.delivered = last.version;
+            }
+        }
+        if !lagging {
+            for ev in send {
+                i.push(ev.wire.clone());
+            }
+        }
+        i.try_write();
+        let kick = lagging || stalled || !i.queue.is_empty();
+        drop(i);
+        if kick {
+            self.kick.notify_one();
+        }
+    }
+
+    /// Queues a whole frame (dropped once the outbox is closed) and writes
+    /// what the socket takes at once. (When it would block, tokio knows
+    /// without a system call, so trying costs nothing.)
+    pub fn push(&self, frame: Bytes) {
+        let mut i = self.lock();
+        i.push(frame);
+        i.try_write();
     }
 
     /// Queues a text message.
@@ -108,15 +297,12 @@ impl Outbox {
         self.lock().closed = true;
     }
 
-    /// Writes queued frames to `io` until the queue is empty or the socket
-    /// would block. Ready with the bytes written once there was progress;
-    /// Pending (socket waker registered) when there was none.
-    pub fn poll_write_to<W: AsyncWrite + Unpin>(
-        &self,
-        io: &mut W,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<usize>> {
-        let mut i = self.lock();
+    /// Writes queued frames until the queue is empty or the socket would
+    /// block. Ready with the bytes written once there was progress; Pending
+    /// (socket waker registered) when there was none.
+    pub fn poll_write(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let mut guard = self.lock();
+        let i = &mut *guard;
         let mut written = 0;
         while !i.queue.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_IOV];
@@ -125,34 +311,25 @@ impl Outbox {
                 *slot = IoSlice::new(b);
                 count += 1;
             }
-            let n = match Pin::new(&mut *io).poll_write_vectored(cx, &slices[..count]) {
+            let Some(wr) = i.wr.as_mut() else {
+                return Poll::Ready(Err(std::io::ErrorKind::NotConnected.into()));
+            };
+            let n = match Pin::new(wr).poll_write_vectored(cx, &slices[..count]) {
                 Poll::Pending if written > 0 => break,
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => {
-                    i.closed = true;
+                    i.failed();
                     return Poll::Ready(Err(e));
                 }
                 Poll::Ready(Ok(0)) => {
-                    i.closed = true;
+                    i.failed();
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                 }
                 Poll::Ready(Ok(n)) => n,
             };
             written += n;
-            i.bytes -= n;
-            let mut left = n;
-            while left > 0 {
-                let front = i.queue.front_mut().expect("written bytes were queued");
-                if front.len() <= left {
-                    left -= front.len();
-                    i.queue.pop_front();
-                } else {
-                    front.advance(left);
-                    left = 0;
-                }
-            }
+            i.advance(n);
         }
-        i.last_progress = Instant::now();
         if i.queue.capacity() > 64 && i.queue.is_empty() {
             i.queue = VecDeque::new(); // a burst's queue is not kept by an idle connection
         }
@@ -188,47 +365,100 @@ impl AsyncWrite for Replies {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
 
-    fn drain(out: &Outbox, io: &mut Vec<u8>) -> usize {
-        let waker = futures::task::noop_waker();
-        let mut cx = Context::from_waker(&waker);
-        match out.poll_write_to(io, &mut cx) {
-            Poll::Ready(Ok(n)) => n,
-            other => panic!("unexpected {other:?}"),
-        }
+    async fn pair() -> (Arc<Outbox>, tokio::net::TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(l.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = l.accept().await.unwrap();
+        let out = Arc::new(Outbox::new(100, std::time::Duration::from_secs(1)));
+        out.attach(server.into_split().1);
+        (out, client)
     }
 
-    #[test]
-    fn frames_go_out_in_order_and_are_counted_until_written() {
-        let out = Outbox::new(100);
+    async fn read(c: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; n];
+        c.read_exact(&mut buf).await.unwrap();
+        buf
+    }
+
+    fn ev(v: u64) -> Arc<EventRec> {
+        let raw =
+            serde_json::value::RawValue::from_string(format!(r#"{{"version":{v}}}"#)).unwrap();
+        Arc::new(EventRec::new(v, raw))
+    }
+
+    #[tokio::test]
+    async fn frames_go_out_in_order_and_at_once() {
+        let (out, mut c) = pair().await;
         out.push(Bytes::from_static(b"ab"));
         out.text("x");
-        assert!(!out.is_empty());
-        let mut sink = Vec::new();
-        assert_eq!(drain(&out, &mut sink), 5);
-        assert_eq!(sink, b"ab\x81\x01x");
-        assert!(out.is_empty() && out.has_room());
+        assert!(out.is_empty(), "written through: the socket had room");
+        assert_eq!(read(&mut c, 5).await, b"ab\x81\x01x");
     }
 
-    #[test]
-    fn nothing_is_accepted_after_a_close() {
-        let out = Outbox::new(100);
+    #[tokio::test]
+    async fn nothing_is_accepted_after_a_close() {
+        let (out, mut c) = pair().await;
         out.close_with(1012, "restart");
         out.text("late");
-        let mut sink = Vec::new();
-        drain(&out, &mut sink);
-        assert_eq!(sink[0], 0x88);
-        assert_eq!(&sink[4..], b"restart");
         assert!(out.is_closed());
+        let got = read(&mut c, 11).await;
+        assert_eq!(got[0], 0x88);
+        assert_eq!(&got[4..], b"restart");
+        drop(out);
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "nothing after the close frame");
     }
 
-    #[test]
-    fn bounds() {
-        let out = Outbox::new(10);
+    #[tokio::test]
+    async fn live_events_follow_the_answer_and_skip_what_it_covered() {
+        let (out, mut c) = pair().await;
+        out.add_link(7);
+        // Not live yet: the answer will cover these.
+        out.deliver(7, &[ev(1)], false);
+        assert!(out.is_empty());
+        out.go_live(7, Some(Bytes::from_static(b"A")), 1, &|| 1);
+        out.deliver(7, &[ev(1), ev(2), ev(3)], false);
+        let l = out.link(7).unwrap();
+        assert_eq!((l.delivered, l.live, l.lagging), (3, true, false));
+        let mut want = b"A".to_vec();
+        want.extend_from_slice(&ev(2).wire);
+        want.extend_from_slice(&ev(3).wire);
+        assert_eq!(read(&mut c, want.len()).await, want);
+    }
+
+    #[tokio::test]
+    async fn a_gap_a_reset_or_a_newer_pass_means_lagging() {
+        let (out, _c) = pair().await;
+        out.add_link(1);
+        out.go_live(1, None, 5, &|| 5);
+        out.deliver(1, &[ev(7)], false);
+        assert!(out.link(1).unwrap().lagging, "gap");
+        out.go_live(1, None, 7, &|| 7);
+        assert!(!out.lagging());
+        out.deliver(1, &[], true);
+        assert!(out.lagging(), "reset");
+        out.go_live(1, None, 8, &|| 9);
+        assert!(out.lagging(), "a pass up to 9 may have skipped it");
+    }
+
+    #[tokio::test]
+    async fn bounds() {
+        let out = Outbox::new(10, std::time::Duration::ZERO);
         out.push(Bytes::from(vec![0u8; 6]));
         assert!(!out.is_full() && !out.has_room());
         out.push(Bytes::from(vec![0u8; 6]));
         assert!(out.is_full());
         assert!(out.stalled_for(std::time::Duration::ZERO));
+        // Full: a live event is not queued; the space catches up later.
+        out.add_link(1);
+        out.go_live(1, None, 0, &|| 0);
+        out.deliver(1, &[ev(1)], false);
+        assert!(out.lagging());
+        assert!(out.is_full());
     }
 }

@@ -1,0 +1,199 @@
+//! Push-based live fan-out: one pusher task per subscribed space writes each
+//! new event's prebuilt frame straight into every subscriber's socket.
+//!
+//! No connection task is woken for a live event that its socket accepts, and
+//! all events committed while the pusher was busy go to each subscriber in
+//! one vectored write. A subscriber that cannot take them (full outbox,
+//! a gap, a reloaded space) is marked lagging and catches up itself from the
+//! ring or the log (`conn.rs`, `recover`).
+//!
+//! No event is lost to a subscriber that joins or catches up while a pass is
+//! running: the pusher publishes the version a pass covers (`pushed_upto`)
+//! before it reads the subscriber list, and a subscriber that becomes live at
+//! version `v` under its outbox lock stays lagging when `pushed_upto > v`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dashmap::DashMap;
+use tokio::sync::{Notify, broadcast};
+
+use super::outbox::Outbox;
+use crate::engine::space::{Live, Space};
+
+/// Subscribers written to between two yields of a pusher.
+const PASS_SLICE: usize = 128;
+
+/// A pass over more subscribers than this is split across the runtime's
+/// worker threads (each part keeps its subscribers' order of events).
+const SHARD_MIN: usize = 1024;
+
+/// The hubs of the spaces that have WebSocket subscribers on this node.
+#[derive(Default)]
+pub struct Hubs {
+    map: DashMap<usize, Arc<Hub>>,
+}
+
+/// One space's subscribers and its pusher.
+pub struct Hub {
+    key: usize,
+    pub space: Arc<Space>,
+    subs: Mutex<Vec<Arc<Outbox>>>,
+    /// The version the running (or last) pass covers.
+    pushed_upto: AtomicU64,
+    stop: Notify,
+}
+
+impl Hub {
+    /// Identifies the space in each subscriber's outbox.
+    pub fn key(&self) -> usize {
+        self.key
+    }
+
+    pub fn pushed_upto(&self) -> u64 {
+        self.pushed_upto.load(Ordering::SeqCst)
+    }
+
+    fn subs(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Outbox>>> {
+        self.subs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Hubs {
+    /// Adds `out` to the subscribers of `space` (not yet live: it becomes live
+    /// with its first answer, `Outbox::go_live`).
+    pub fn join(&self, space: &Arc<Space>, out: &Arc<Outbox>) -> Arc<Hub> {
+        let key = Arc::as_ptr(space) as usize;
+        out.add_link(key);
+        let hub = self.map.entry(key).or_insert_with(|| start(key, space));
+        hub.subs().push(out.clone());
+        hub.clone()
+    }
+
+    /// Removes `out` from the hub; the last one out stops its pusher.
+    pub fn leave(&self, hub: &Hub, out: &Arc<Outbox>) {
+        out.remove_link(hub.key);
+        hub.subs().retain(|o| !Arc::ptr_eq(o, out));
+        let gone = self
+            .map
+            .remove_if(&hub.key, |_, h| h.subs().is_empty())
+            .is_some();
+        if gone {
+            hub.stop.notify_one();
+        }
+    }
+
+    /// Spaces with live WebSocket subscribers (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+fn start(key: usize, space: &Arc<Space>) -> Arc<Hub> {
+    // Subscribe before reading the head: nothing committed in between is missed.
+    let rx = space.live.subscribe();
+    let (epoch, version) = {
+        let d = space.read();
+        (d.epoch.clone(), d.version)
+    };
+    let hub = Arc::new(Hub {
+        key,
+        space: space.clone(),
+        subs: Mutex::new(Vec::new()),
+        pushed_upto: AtomicU64::new(version),
+        stop: Notify::new(),
+    });
+    tokio::spawn(pusher(hub.clone(), rx, epoch, version));
+    hub
+}
+
+/// Waits for commits; each pass writes every event after the previous pass
+/// (read from the ring) to every live subscriber.
+async fn pusher(
+    hub: Arc<Hub>,
+    mut rx: broadcast::Receiver<Live>,
+    mut epoch: Arc<str>,
+    mut upto: u64,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            _ = hub.stop.notified() => return,
+            r = rx.recv() => if let Err(broadcast::error::RecvError::Closed) = r {
+                return;
+            },
+        }
+        // The channel is only the wake-up; the events come from the ring.
+        while !matches!(
+            rx.try_recv(),
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)
+        ) {}
+        let (now_epoch, head, events) = {
+            let d = hub.space.read();
+            let events = if d.epoch == epoch {
+                d.ring.since(upto)
+            } else {
+                None
+            };
+            (d.epoch.clone(), d.version, events)
+        };
+        if now_epoch == epoch && head == upto {
+            continue;
+        }
+        // Reloaded, or behind the ring: every subscriber catches up itself.
+        let reset = events.is_none();
+        let events = events.unwrap_or_default();
+        epoch = now_epoch;
+        upto = head;
+        hub.pushed_upto.store(head, Ordering::SeqCst);
+        let subs: Arc<[Arc<Outbox>]> = hub.subs().as_slice().into();
+        let events: Arc<[Arc<crate::engine::space::EventRec>]> = events.into();
+        let shards = if subs.len() > SHARD_MIN {
+            tokio::runtime::Handle::current()
+                .metrics()
+                .num_workers()
+                .max(1)
+        } else {
+            1
+        };
+        // The other parts run as tasks; this one pushes the first part itself.
+        let per = subs.len().div_ceil(shards);
+        let mut others = Vec::new();
+        for k in 1..shards {
+            let (subs, events) = (subs.clone(), events.clone());
+            let key = hub.key;
+            others.push(tokio::spawn(async move {
+                push_part(
+                    key,
+                    &subs[(k * per).min(subs.len())..((k + 1) * per).min(subs.len())],
+                    &events,
+                    reset,
+                )
+                .await
+            }));
+        }
+        push_part(hub.key, &subs[..per.min(subs.len())], &events, reset).await;
+        for t in others {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Delivers a pass's events to part of the subscribers, yielding now and then.
+async fn push_part(
+    key: usize,
+    subs: &[Arc<Outbox>],
+    events: &[Arc<crate::engine::space::EventRec>],
+    reset: bool,
+) {
+    for (i, out) in subs.iter().enumerate() {
+        out.deliver(key, events, reset);
+        if i % PASS_SLICE == PASS_SLICE - 1 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
