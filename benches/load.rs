@@ -22,6 +22,8 @@ mod fanout;
 mod fleet;
 #[path = "load/history.rs"]
 mod history;
+#[path = "load/http1.rs"]
+mod http1;
 #[path = "load/idle.rs"]
 mod idle;
 #[path = "load/poll.rs"]

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, ETAG, IF_NONE_MATCH};
+use reqwest::header::AUTHORIZATION;
 use serde_json::{Map, Value, json};
 use tidemark::engine::Role;
 use tokio::time::Instant;
 
+use crate::http1::{Http1, Resp};
 use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done};
 use crate::stats::{Errs, Lat, Report, ServerWatch, brief, max_f, merged, sum, summary};
 
@@ -37,7 +37,7 @@ fn modes(ctx: &Ctx) -> Result<Vec<&'static str>, String> {
     }
 }
 
-/// One HTTP client per source address (each keeps its own connections alive).
+/// One HTTP client per source address (for the catalog writer).
 fn clients(ctx: &Ctx) -> Result<Vec<reqwest::Client>, String> {
     let mut ips: Vec<Option<std::net::IpAddr>> =
         ctx.sources.all().iter().copied().map(Some).collect();
@@ -213,14 +213,6 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     let range = slice.range(p.conns);
     let errs = Arc::new(Errs::default());
     let regressions = Arc::new(AtomicU64::new(0));
-    let clients = match clients(&ctx) {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            errs.add(e);
-            link.emit(done(&errs, Map::new()));
-            return;
-        }
-    };
     let tokens: Arc<Vec<String>> = Arc::new(
         range
             .clone()
@@ -239,9 +231,8 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
         let end = ctx.until(p.duration);
         let mut tasks = Vec::new();
         for k in 0..tokens.len() {
-            let (ctx, clients, tokens, counts, lat, errs) = (
+            let (ctx, tokens, counts, lat, errs) = (
                 ctx.clone(),
-                clients.clone(),
                 tokens.clone(),
                 counts.clone(),
                 lat.clone(),
@@ -249,12 +240,11 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
             );
             let longpoll = mode == "longpoll";
             tasks.push(tokio::spawn(async move {
-                let cl = &clients[k % clients.len()];
-                let auth = format!("Bearer {}", tokens[k]);
+                let auth = format!("Authorization: Bearer {}", tokens[k]);
                 let r = if longpoll {
-                    long_poller(&ctx, cl, &auth, end, &counts, &lat).await
+                    long_poller(&ctx, &auth, end, &counts, &lat).await
                 } else {
-                    etag_poller(&ctx, cl, &auth, end, &counts, &lat).await
+                    etag_poller(&ctx, &auth, end, &counts, &lat).await
                 };
                 if let Err(e) = r {
                     errs.add(e);
@@ -287,11 +277,9 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     link.emit(done(&errs, f));
 }
 
-async fn version_of(resp: reqwest::Response) -> Result<u64, String> {
-    let v: Value = resp
-        .json()
-        .await
-        .map_err(|e| format!("version body: {e}"))?;
+fn version_of(resp: &Resp) -> Result<u64, String> {
+    let v: Value =
+        serde_json::from_slice(&resp.body).map_err(|e| format!("version body: {e}"))?;
     v["version"]
         .as_u64()
         .ok_or_else(|| format!("version body without a version: {v}"))
@@ -300,49 +288,34 @@ async fn version_of(resp: reqwest::Response) -> Result<u64, String> {
 /// `If-None-Match` with the last ETag until `end`: 304 while nothing changes.
 async fn etag_poller(
     ctx: &Ctx,
-    cl: &reqwest::Client,
     auth: &str,
     end: Instant,
     counts: &Counts,
     lat: &Lat,
 ) -> Result<(), String> {
-    let url = format!("{}/v1/spaces/user:me/version", ctx.target.base);
-    let resp = cl
-        .get(&url)
-        .header(AUTHORIZATION, auth)
-        .send()
-        .await
-        .map_err(|e| format!("GET version: {e}"))?;
-    if resp.status() != StatusCode::OK {
-        return Err(format!("GET version: {}", resp.status()));
+    let mut cl = Http1::open(&ctx.target, &ctx.sources).await?;
+    let path = "/v1/spaces/user:me/version";
+    let resp = cl.get(path, &[auth]).await?;
+    if resp.status != 200 {
+        return Err(format!("GET version: {}", resp.status));
     }
-    let mut etag = resp
-        .headers()
-        .get(ETAG)
-        .cloned()
-        .ok_or("GET version: no ETag")?;
-    let mut version = version_of(resp).await?;
+    let mut etag = resp.etag.clone().ok_or("GET version: no ETag")?;
+    let mut version = version_of(&resp)?;
     let mut n = 0u64;
     while Instant::now() < end && n < 100_000_000 {
         n += 1;
         let t = Instant::now();
-        let resp = cl
-            .get(&url)
-            .header(AUTHORIZATION, auth)
-            .header(IF_NONE_MATCH, etag.clone())
-            .send()
-            .await
-            .map_err(|e| format!("GET version: {e}"))?;
-        match resp.status() {
-            StatusCode::NOT_MODIFIED => {
-                let _ = resp.bytes().await;
+        let inm = format!("If-None-Match: {etag}");
+        let resp = cl.get(path, &[auth, &inm]).await?;
+        match resp.status {
+            304 => {
                 counts.not_modified.fetch_add(1, Ordering::Relaxed);
             }
-            StatusCode::OK => {
-                if let Some(e) = resp.headers().get(ETAG) {
+            200 => {
+                if let Some(e) = &resp.etag {
                     etag = e.clone();
                 }
-                let v = version_of(resp).await?;
+                let v = version_of(&resp)?;
                 if v < version {
                     counts.regressions.fetch_add(1, Ordering::Relaxed);
                 }
@@ -360,34 +333,30 @@ async fn etag_poller(
 /// `?since=V&wait=5` on catalog until `end`: returns as soon as it moves.
 async fn long_poller(
     ctx: &Ctx,
-    cl: &reqwest::Client,
     auth: &str,
     end: Instant,
     counts: &Counts,
     lat: &Lat,
 ) -> Result<(), String> {
-    let url = format!("{}/v1/spaces/catalog/version", ctx.target.base);
-    let resp = cl
-        .get(&url)
-        .header(AUTHORIZATION, auth)
-        .send()
-        .await
-        .map_err(|e| format!("GET version: {e}"))?;
-    let mut version = version_of(resp).await?;
+    let mut cl = Http1::open(&ctx.target, &ctx.sources).await?;
+    let path = "/v1/spaces/catalog/version";
+    let resp = cl.get(path, &[auth]).await?;
+    if resp.status != 200 {
+        return Err(format!("GET version: {}", resp.status));
+    }
+    let mut version = version_of(&resp)?;
     let mut n = 0u64;
     while Instant::now() < end && n < 100_000_000 {
         n += 1;
         let t = Instant::now();
         let resp = cl
-            .get(format!("{url}?since={version}&wait=5"))
-            .header(AUTHORIZATION, auth)
-            .send()
+            .get(&format!("{path}?since={version}&wait=5"), &[auth])
             .await
             .map_err(|e| format!("long-poll: {e}"))?;
-        if resp.status() != StatusCode::OK {
-            return Err(format!("long-poll: {}", resp.status()));
+        if resp.status != 200 {
+            return Err(format!("long-poll: {}", resp.status));
         }
-        let v = version_of(resp).await?;
+        let v = version_of(&resp)?;
         lat.record(t.elapsed().as_micros() as u64);
         counts.requests.fetch_add(1, Ordering::Relaxed);
         if v < version {
