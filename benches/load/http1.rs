@@ -71,7 +71,9 @@ impl Http1 {
             };
             let value = value.trim();
             if name.eq_ignore_ascii_case("content-length") {
-                len = value.parse().map_err(|_| format!("bad content-length {value}"))?;
+                len = value
+                    .parse()
+                    .map_err(|_| format!("bad content-length {value}"))?;
             } else if name.eq_ignore_ascii_case("etag") {
                 etag = Some(value.to_string());
             } else if name.eq_ignore_ascii_case("transfer-encoding") {

@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use tidemark::engine::Role;
 use tokio::time::Instant;
 
-use crate::http1::{Http1, Resp};
 use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done};
+use crate::http1::{Http1, Resp};
 use crate::stats::{Errs, Lat, Report, ServerWatch, brief, max_f, merged, sum, summary};
 
 struct P {
@@ -278,8 +278,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
 }
 
 fn version_of(resp: &Resp) -> Result<u64, String> {
-    let v: Value =
-        serde_json::from_slice(&resp.body).map_err(|e| format!("version body: {e}"))?;
+    let v: Value = serde_json::from_slice(&resp.body).map_err(|e| format!("version body: {e}"))?;
     v["version"]
         .as_u64()
         .ok_or_else(|| format!("version body without a version: {v}"))

@@ -22,15 +22,29 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer task; `run` writes one batch in one transaction.
-    pub(crate) fn spawn<F, Fut>(max_batch: usize, run: F) -> Self
+    /// Starts the committer; `run` writes one batch in one transaction. Up to
+    /// `parallel` batches are written at once (1 for SQLite, which has one
+    /// writer; PostgreSQL takes concurrent transactions, and a space's
+    /// commits never share a batch with each other: its writer lock is held
+    /// across the commit).
+    pub(crate) fn spawn<F, Fut>(max_batch: usize, parallel: usize, run: F) -> Self
     where
-        F: Fn(Vec<Commit>) -> Fut + Send + 'static,
+        F: Fn(Vec<Commit>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = (Vec<Commit>, StoreResult<Vec<CommitOutcome>>)> + Send,
     {
         let (tx, mut rx) = mpsc::channel::<Job>(max_batch * 4);
+        let run = std::sync::Arc::new(run);
+        let parallel = parallel.max(1);
         let committer = async move {
-            while let Some(first) = rx.recv().await {
+            let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
+            loop {
+                // Wait for a free slot first: meanwhile the next batch grows.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let Some(first) = rx.recv().await else {
+                    break;
+                };
                 let mut jobs = vec![first];
                 while jobs.len() < max_batch {
                     match rx.try_recv() {
@@ -38,37 +52,14 @@ impl Committer {
                         Err(_) => break,
                     }
                 }
-                let (replies, commits): (Vec<_>, Vec<_>) =
-                    jobs.into_iter().map(|j| (j.reply, j.commit)).unzip();
-                let n = commits.len();
-                let started = std::time::Instant::now();
-                let (commits, result) = run(commits).await;
-                tracing::trace!(
-                    batch = n,
-                    micros = started.elapsed().as_micros() as u64,
-                    "group commit"
-                );
-                match result {
-                    Ok(outcomes) => {
-                        for (reply, out) in replies.into_iter().zip(outcomes) {
-                            let _ = reply.send(Ok(out));
-                        }
-                    }
-                    Err(e) if n == 1 => {
-                        if let Some(reply) = replies.into_iter().next() {
-                            let _ = reply.send(Err(e));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, batch = n, "group commit failed; retrying one by one");
-                        for (reply, c) in replies.into_iter().zip(commits) {
-                            let (_, r) = run(vec![c]).await;
-                            let _ =
-                                reply.send(r.map(|mut v| v.pop().unwrap_or(CommitOutcome::Stale)));
-                        }
-                    }
-                }
+                let run = run.clone();
+                tokio::spawn(async move {
+                    write_batch(&*run, jobs).await;
+                    drop(slot);
+                });
             }
+            // Let the batches in flight finish before the runtime goes.
+            let _ = slots.acquire_many(parallel as u32).await;
         };
         // The committer runs on a thread of its own: a batch makes several
         // round trips to the database connection, and on the shared runtime
@@ -93,6 +84,44 @@ impl Committer {
             .map_err(|_| StoreError::Corrupt("the committer has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Corrupt("the committer dropped a commit".into()))?
+    }
+}
+
+/// Writes one batch and answers each of its commits; a failed batch is
+/// retried one commit at a time so one bad commit cannot fail the others.
+async fn write_batch<F, Fut>(run: &F, jobs: Vec<Job>)
+where
+    F: Fn(Vec<Commit>) -> Fut,
+    Fut: Future<Output = (Vec<Commit>, StoreResult<Vec<CommitOutcome>>)>,
+{
+    let (replies, commits): (Vec<_>, Vec<_>) =
+        jobs.into_iter().map(|j| (j.reply, j.commit)).unzip();
+    let n = commits.len();
+    let started = std::time::Instant::now();
+    let (commits, result) = run(commits).await;
+    tracing::trace!(
+        batch = n,
+        micros = started.elapsed().as_micros() as u64,
+        "group commit"
+    );
+    match result {
+        Ok(outcomes) => {
+            for (reply, out) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(out));
+            }
+        }
+        Err(e) if n == 1 => {
+            if let Some(reply) = replies.into_iter().next() {
+                let _ = reply.send(Err(e));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, batch = n, "group commit failed; retrying one by one");
+            for (reply, c) in replies.into_iter().zip(commits) {
+                let (_, r) = run(vec![c]).await;
+                let _ = reply.send(r.map(|mut v| v.pop().unwrap_or(CommitOutcome::Stale)));
+            }
+        }
     }
 }
 

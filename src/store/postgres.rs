@@ -20,7 +20,7 @@ impl PostgresStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let writer = pool.clone();
-        let committer = super::group::Committer::spawn(512, move |commits| {
+        let committer = super::group::Committer::spawn(512, 2, move |commits| {
             let pool = writer.clone();
             async move {
                 let r = PostgresStore::run_batch(&pool, &commits).await;

@@ -44,7 +44,7 @@ impl SqliteStore {
                 .await?
         };
         let pool = write.clone();
-        let committer = super::group::Committer::spawn(512, move |commits| {
+        let committer = super::group::Committer::spawn(512, 1, move |commits| {
             let pool = pool.clone();
             async move {
                 let r = SqliteStore::run_batch(&pool, &commits).await;
