@@ -460,7 +460,18 @@ impl Conn {
             ops,
             trusted: false,
         };
-        let msg = match self.st.engine.mutate(&self.who, input).await {
+        // Our own event must not overtake our ack on this connection.
+        let held = self
+            .who
+            .writable(&input.space)
+            .ok()
+            .and_then(|name| self.subs.get(&name))
+            .map(|sub| sub.hub.clone());
+        if let Some(hub) = &held {
+            self.out.pause(hub.key());
+        }
+        let result = self.st.engine.mutate(&self.who, input).await;
+        let msg = match result {
             Ok((space, MutationResult::Ack { version, noop, .. })) => ServerMsg::Ack {
                 mutation_id,
                 space,
@@ -495,6 +506,12 @@ impl Conn {
             }
         };
         self.send(msg);
+        if let Some(hub) = held {
+            let from = self.out.link(hub.key()).map_or(0, |l| l.delivered);
+            let events = hub.space.read().ring.since(from);
+            self.out
+                .resume(hub.key(), events.as_deref(), &|| hub.pushed_upto());
+        }
         Flow::Continue
     }
 

@@ -61,6 +61,9 @@ pub struct Link {
     pub live: bool,
     /// Events were skipped (full outbox, gap, reload): catch up from the log.
     pub lagging: bool,
+    /// A mutation of this connection to the space is in flight: its ack goes
+    /// out before its own event, so pushers hold off until `resume`.
+    pub paused: bool,
 }
 
 impl Inner {
@@ -163,6 +166,7 @@ impl Outbox {
             delivered: 0,
             live: false,
             lagging: false,
+            paused: false,
         });
     }
 
@@ -202,6 +206,45 @@ impl Outbox {
         }
     }
 
+    /// Holds live events of this space back (see `Link::paused`).
+    pub fn pause(&self, hub: usize) {
+        if let Some(l) = self.lock().link(hub) {
+            l.paused = true;
+        }
+    }
+
+    /// Lets live events through again, after the ack: `events` (from the ring,
+    /// `None` when it no longer reaches back) are queued now, and the space
+    /// lags when a pusher pass beyond them may have skipped it meanwhile.
+    pub fn resume(
+        &self,
+        hub: usize,
+        events: Option<&[Arc<EventRec>]>,
+        pushed_upto: &dyn Fn() -> u64,
+    ) {
+        {
+            let mut i = self.lock();
+            let Some(l) = i.link(hub) else { return };
+            l.paused = false;
+            if events.is_none() && l.live {
+                l.lagging = true;
+            }
+        }
+        self.deliver(hub, events.unwrap_or(&[]), false);
+        let mut i = self.lock();
+        let upto = pushed_upto();
+        let Some(l) = i.link(hub) else { return };
+        let behind = l.live && !l.lagging && upto > l.delivered;
+        if behind {
+            l.lagging = true;
+        }
+        let lagging = l.lagging;
+        drop(i);
+        if lagging {
+            self.kick.notify_one();
+        }
+    }
+
     /// A pusher's delivery of consecutive `events` (or of a reset) to this
     /// connection: queued and written at once when the socket takes them.
     pub fn deliver(&self, hub: usize, events: &[Arc<EventRec>], reset: bool) {
@@ -212,9 +255,10 @@ impl Outbox {
         let full = i.bytes >= self.max_bytes;
         let stalled = i.bytes > 0 && i.last_progress.elapsed() >= self.slow;
         let Some(l) = i.link(hub) else { return };
-        if !l.live || l.lagging {
-            // Joining or catching up: its answer covers these. A peer that
-            // stopped reading is told now, not at the next heartbeat.
+        if !l.live || l.lagging || l.paused {
+            // Joining, catching up, or waiting for its own ack: its answer
+            // covers these. A peer that stopped reading is told now, not at
+            // the next heartbeat.
             drop(i);
             if stalled {
                 self.kick.notify_one();
@@ -444,6 +488,28 @@ mod tests {
         assert!(out.lagging(), "reset");
         out.go_live(1, None, 8, &|| 9);
         assert!(out.lagging(), "a pass up to 9 may have skipped it");
+    }
+
+    #[tokio::test]
+    async fn a_paused_space_waits_for_its_ack_then_gets_its_events() {
+        let (out, mut c) = pair().await;
+        out.add_link(3);
+        out.go_live(3, None, 0, &|| 0);
+        out.pause(3);
+        out.deliver(3, &[ev(1)], false);
+        assert!(out.is_empty(), "held while the mutation is in flight");
+        out.text("ack");
+        out.resume(3, Some(&[ev(1), ev(2)]), &|| 2);
+        let l = out.link(3).unwrap();
+        assert_eq!((l.delivered, l.paused, l.lagging), (2, false, false));
+        let mut want = b"\x81\x03ack".to_vec();
+        want.extend_from_slice(&ev(1).wire);
+        want.extend_from_slice(&ev(2).wire);
+        assert_eq!(read(&mut c, want.len()).await, want);
+        // A pass beyond what the ring gave, or no ring: catch up later.
+        out.pause(3);
+        out.resume(3, Some(&[]), &|| 3);
+        assert!(out.lagging());
     }
 
     #[tokio::test]
