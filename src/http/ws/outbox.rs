@@ -66,6 +66,17 @@ pub struct Link {
     pub paused: bool,
 }
 
+/// The first frames of the queue, for one vectored write.
+fn head_slices(queue: &VecDeque<Bytes>) -> ([IoSlice<'_>; MAX_IOV], usize) {
+    let mut slices = [IoSlice::new(&[]); MAX_IOV];
+    let mut count = 0;
+    for (slot, b) in slices.iter_mut().zip(queue.iter()) {
+        *slot = IoSlice::new(b);
+        count += 1;
+    }
+    (slices, count)
+}
+
 impl Inner {
     fn link(&mut self, hub: usize) -> Option<&mut Link> {
         self.links.iter_mut().find(|l| l.hub == hub)
@@ -109,12 +120,7 @@ impl Inner {
     fn try_write(&mut self) {
         while !self.queue.is_empty() {
             let Some(wr) = &self.wr else { return };
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (slot, b) in slices.iter_mut().zip(self.queue.iter()) {
-                *slot = IoSlice::new(b);
-                count += 1;
-            }
+            let (slices, count) = head_slices(&self.queue);
             match wr.try_write_vectored(&slices[..count]) {
                 Ok(0) => return self.failed(),
                 Ok(n) => self.advance(n),
@@ -349,12 +355,7 @@ impl Outbox {
         let i = &mut *guard;
         let mut written = 0;
         while !i.queue.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut count = 0;
-            for (slot, b) in slices.iter_mut().zip(i.queue.iter()) {
-                *slot = IoSlice::new(b);
-                count += 1;
-            }
+            let (slices, count) = head_slices(&i.queue);
             let Some(wr) = i.wr.as_mut() else {
                 return Poll::Ready(Err(std::io::ErrorKind::NotConnected.into()));
             };
