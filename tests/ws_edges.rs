@@ -173,6 +173,20 @@ async fn query_token_is_checked_before_the_upgrade() {
 }
 
 #[tokio::test]
+async fn a_request_that_is_not_a_handshake_gets_a_json_error() {
+    let (_db, s) = start(|_| {}).await;
+    let (status, body) = s.get(&s.token("alice"), "/v1/ws").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "bad_request");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("WebSocket")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn auth_message_flow() {
     let (_db, s) = start(|a| a.ws_auth_timeout_ms = 300).await;
     // A valid first auth message opens the session.
