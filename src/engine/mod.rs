@@ -255,10 +255,14 @@ impl Engine {
             if !expired && i >= over {
                 continue;
             }
+            // Mark first, then check: a subscriber that joins meanwhile either
+            // is seen here (and the space stays) or sees the mark and looks
+            // the space up again.
             let gone = self.inner.spaces.remove_if(&name, |_, s| {
+                s.evicted.store(true, Ordering::SeqCst);
                 let idle = s.is_idle();
-                if idle {
-                    s.evicted.store(true, Ordering::Release);
+                if !idle {
+                    s.evicted.store(false, Ordering::SeqCst);
                 }
                 idle
             });

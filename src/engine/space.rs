@@ -179,7 +179,7 @@ impl Space {
         self.data.write().unwrap_or_else(|p| p.into_inner())
     }
     pub fn is_evicted(&self) -> bool {
-        self.evicted.load(Ordering::Acquire)
+        self.evicted.load(Ordering::SeqCst)
     }
     /// True when nobody waits on this space: it may leave memory.
     pub fn is_idle(&self) -> bool {

@@ -535,7 +535,14 @@ impl Conn {
                 version: link.delivered,
             };
             let Ok(answer) = self.st.engine.catch_up(&hub.space, Some(&cursor)).await else {
-                continue; // the database is away: tried again on the next wake-up
+                // The database is away: try again shortly (nothing else may
+                // wake this task while the space lags).
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    out.kick.notify_one();
+                });
+                continue;
             };
             let epoch = answer.epoch().to_string();
             let version = answer.version();

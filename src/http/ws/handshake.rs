@@ -74,7 +74,12 @@ pub fn accept(req: &mut Request) -> Result<Accepted, ApiError> {
         ));
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let offered = has_token(h, header::SEC_WEBSOCKET_PROTOCOL, SUBPROTOCOL);
+    // Subprotocol tokens are case-sensitive (RFC 6455 §4.1).
+    let offered = h.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().any(|v| {
+        v.to_str()
+            .map(|s| s.split(',').any(|t| t.trim() == SUBPROTOCOL))
+            .unwrap_or(false)
+    });
     let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
         return Err(bad(
             StatusCode::UPGRADE_REQUIRED,

@@ -210,6 +210,13 @@ impl Outbox {
             l.live = true;
             l.lagging = behind;
         }
+        drop(i);
+        if behind {
+            // A pass went past `version` while this space caught up: catch
+            // up again on the task's next turn (a pusher skips lagging links
+            // without waking anyone).
+            self.kick.notify_one();
+        }
     }
 
     /// Holds live events of this space back (see `Link::paused`).
@@ -489,6 +496,9 @@ mod tests {
         assert!(out.lagging(), "reset");
         out.go_live(1, None, 8, &|| 9);
         assert!(out.lagging(), "a pass up to 9 may have skipped it");
+        let woken =
+            tokio::time::timeout(std::time::Duration::from_millis(100), out.kick.notified());
+        assert!(woken.await.is_ok(), "its task is told to catch up again");
     }
 
     #[tokio::test]
