@@ -206,8 +206,8 @@ impl Conn {
     fn on_tick(&mut self) -> Flow {
         let hb = self.st.cfg.ws.heartbeat;
         // A peer that does not read cannot pong either: name it a slow consumer first.
-        if self.out.stalled_for(self.st.cfg.ws.slow_consumer) {
-            return Flow::Close(4009, "slow consumer: reconnect with your cursor");
+        if let Flow::Close(code, reason) = self.on_kick() {
+            return Flow::Close(code, reason);
         }
         if self.last_seen.elapsed() >= hb * 2 {
             return Flow::Drop; // dead peer: nothing, not even a pong, for two intervals

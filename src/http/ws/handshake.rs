@@ -35,10 +35,16 @@ fn bad(status: StatusCode, message: &str) -> ApiError {
     ApiError::new(status, code, message.to_string())
 }
 
+/// A comma-separated header lists `token` (case-insensitively, as
+/// `Connection` and `Upgrade` tokens are compared).
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    lists(headers, name, |t| t.eq_ignore_ascii_case(token))
+}
+
+fn lists(headers: &HeaderMap, name: header::HeaderName, is: impl Fn(&str) -> bool) -> bool {
     headers.get_all(name).iter().any(|v| {
         v.to_str()
-            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            .map(|s| s.split(',').any(|t| is(t.trim())))
             .unwrap_or(false)
     })
 }
@@ -75,11 +81,7 @@ pub fn accept(req: &mut Request) -> Result<Accepted, ApiError> {
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     // Subprotocol tokens are case-sensitive (RFC 6455 §4.1).
-    let offered = h.get_all(header::SEC_WEBSOCKET_PROTOCOL).iter().any(|v| {
-        v.to_str()
-            .map(|s| s.split(',').any(|t| t.trim() == SUBPROTOCOL))
-            .unwrap_or(false)
-    });
+    let offered = lists(h, header::SEC_WEBSOCKET_PROTOCOL, |t| t == SUBPROTOCOL);
     let Some(on_upgrade) = req.extensions_mut().remove::<OnUpgrade>() else {
         return Err(bad(
             StatusCode::UPGRADE_REQUIRED,
