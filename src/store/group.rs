@@ -125,24 +125,16 @@ where
     }
 }
 
-/// A bind placeholder. PostgreSQL numbers them (`$3`); SQLite gets anonymous
-/// `?`, bound by position: numbered or named ones make SQLite scan its list of
-/// parameter names for every bind, which is quadratic in a multi-row statement.
-pub(crate) fn ph(numbered: bool, n: usize) -> String {
-    if numbered {
-        format!("${n}")
-    } else {
-        "?".to_string()
-    }
+/// A numbered bind placeholder (`$3`).
+pub(crate) fn ph(n: usize) -> String {
+    format!("${n}")
 }
 
 /// `VALUES (...), (...)` text for `rows` rows of `n` columns, numbered from 1.
-pub(crate) fn values(numbered: bool, rows: usize, n: usize) -> String {
+pub(crate) fn values(rows: usize, n: usize) -> String {
     (0..rows)
         .map(|r| {
-            let cols: Vec<String> = (1 + r * n..1 + (r + 1) * n)
-                .map(|i| ph(numbered, i))
-                .collect();
+            let cols: Vec<String> = (1 + r * n..1 + (r + 1) * n).map(ph).collect();
             format!("({})", cols.join(", "))
         })
         .collect::<Vec<_>>()
@@ -173,9 +165,8 @@ pub(crate) fn pow2_chunks<T>(items: &[T]) -> Vec<&[T]> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn placeholders_are_numbered_for_postgres_and_positional_for_sqlite() {
-        assert_eq!(super::values(true, 2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::values(false, 2, 2), "(?, ?), (?, ?)");
+    fn placeholders_are_numbered_row_after_row() {
+        assert_eq!(super::values(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod group;
 mod postgres;
 mod sql;
 mod sqlite;
+mod sqlite_batch;
 
 use async_trait::async_trait;
 
@@ -16,6 +17,8 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url `{0}` (use sqlite://FILE or postgres://...)")]

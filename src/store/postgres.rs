@@ -39,10 +39,4 @@ impl PostgresStore {
     }
 }
 
-super::sql::impl_sql_store!(
-    PostgresStore,
-    sqlx::Postgres,
-    "postgres",
-    " FOR UPDATE",
-    true
-);
+super::sql::impl_sql_store!(PostgresStore, sqlx::Postgres, "postgres");

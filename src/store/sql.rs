@@ -5,9 +5,7 @@
 pub(crate) const RESULTS_KEPT: i64 = 1000;
 
 macro_rules! impl_sql_store {
-    ($store:ident, $db:ty, $kind:literal, $lock:literal, $numbered:literal) => {
-        $crate::store::batch::impl_batch!($store, $db, $lock, $numbered);
-
+    ($store:ident, $db:ty, $kind:literal) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn kind(&self) -> &'static str {
