@@ -79,3 +79,158 @@ async fn write_batch(pool: &SqlitePool, commits: &[Commit]) -> StoreResult<Vec<C
 }
 
 super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite, "sqlite");
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::value::RawValue;
+
+    use super::{SqliteStore, write_batch};
+    use crate::store::{ClientRecord, Commit, CommitOutcome, SpaceCommit, Store, StoredDoc};
+
+    fn client(id: &str, mid: u64) -> Option<ClientRecord> {
+        Some(ClientRecord {
+            owner: "alice".into(),
+            client_id: id.into(),
+            mutation_id: mid,
+            result: format!("{{\"mutation_id\":{mid}}}"),
+        })
+    }
+
+    fn change(space: &str, epoch: &str, base: u64, new: u64) -> Option<SpaceCommit> {
+        let events = (base + 1..=new)
+            .map(|v| {
+                (
+                    v,
+                    Arc::from(RawValue::from_string(format!("{{\"v\":{v}}}")).unwrap()),
+                )
+            })
+            .collect();
+        Some(SpaceCommit {
+            space: space.into(),
+            epoch: epoch.into(),
+            base_version: base,
+            new_version: new,
+            docs: vec![StoredDoc {
+                collection: "n".into(),
+                id: "x".into(),
+                version: new,
+                value: Some(format!("{{\"at\":{new}}}")),
+            }],
+            events,
+        })
+    }
+
+    async fn open() -> (tempfile::TempDir, SqliteStore, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let epoch = store.load_space("user:alice", "e1").await.unwrap().epoch;
+        (dir, store, epoch)
+    }
+
+    /// One batch decides its commits in order, each seeing what the earlier
+    /// ones wrote: a retry of a commit earlier in the batch gets its outcome.
+    #[tokio::test]
+    async fn a_batch_runs_its_commits_as_if_one_after_another() {
+        let (_dir, store, e) = open().await;
+        let s = "user:alice";
+        let batch = vec![
+            Commit {
+                client: client("a", 1),
+                space: change(s, &e, 0, 1),
+            },
+            Commit {
+                client: client("a", 1),
+                space: change(s, &e, 0, 1),
+            },
+            Commit {
+                client: client("a", 3),
+                space: change(s, &e, 1, 2),
+            },
+            Commit {
+                client: client("b", 7),
+                space: change(s, &e, 0, 1),
+            },
+            Commit {
+                client: client("b", 7),
+                space: change(s, &e, 1, 1),
+            },
+            Commit {
+                client: client("a", 2),
+                space: change(s, &e, 1, 3),
+            },
+            Commit {
+                client: None,
+                space: change(s, "other-epoch", 3, 4),
+            },
+        ];
+        let out = write_batch(&store.write, &batch).await.unwrap();
+        assert_eq!(
+            out,
+            vec![
+                CommitOutcome::Committed,
+                CommitOutcome::Duplicate(Some("{\"mutation_id\":1}".into())),
+                CommitOutcome::OutOfOrder { last: 1 },
+                CommitOutcome::Stale,
+                CommitOutcome::Committed,
+                CommitOutcome::Committed,
+                CommitOutcome::Stale,
+            ]
+        );
+        let head = store.head(s).await.unwrap().unwrap();
+        assert_eq!(head.version, 3);
+        let events: Vec<u64> = store
+            .events(s, 0, 10, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
+        assert_eq!(events, vec![1, 2, 3]);
+        // The no-op recorded client b's progress: its next id is 8.
+        let next = vec![Commit {
+            client: client("b", 9),
+            space: None,
+        }];
+        assert_eq!(
+            write_batch(&store.write, &next).await.unwrap(),
+            vec![CommitOutcome::OutOfOrder { last: 7 }]
+        );
+    }
+
+    /// A batch that fails writes nothing, not even its commits that came
+    /// before the failing one (the group committer then retries them alone).
+    #[tokio::test]
+    async fn a_failed_batch_writes_nothing() {
+        let (_dir, store, e) = open().await;
+        let s = "user:alice";
+        let mut bad = change(s, &e, 1, 2).unwrap();
+        // Event 1 again: the events table's primary key refuses it.
+        bad.events
+            .push((1, Arc::from(RawValue::from_string("{}".into()).unwrap())));
+        let batch = vec![
+            Commit {
+                client: client("a", 1),
+                space: change(s, &e, 0, 1),
+            },
+            Commit {
+                client: client("a", 2),
+                space: Some(bad),
+            },
+        ];
+        assert!(write_batch(&store.write, &batch).await.is_err());
+        assert_eq!(store.head(s).await.unwrap().unwrap().version, 0);
+        assert!(store.events(s, 0, 10, 10).await.unwrap().is_empty());
+        // The same first commit alone still goes through: nothing half-written.
+        let again = vec![Commit {
+            client: client("a", 1),
+            space: change(s, &e, 0, 1),
+        }];
+        assert_eq!(
+            write_batch(&store.write, &again).await.unwrap(),
+            vec![CommitOutcome::Committed]
+        );
+    }
+}
