@@ -7,6 +7,7 @@ mod postgres;
 mod sql;
 mod sqlite;
 mod sqlite_batch;
+mod sqlite_wal;
 
 use async_trait::async_trait;
 

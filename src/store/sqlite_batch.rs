@@ -14,6 +14,7 @@ use std::ptr::NonNull;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::sql::RESULTS_KEPT;
+use super::sqlite_wal::WalState;
 use super::{Commit, CommitOutcome, StoreError, StoreResult, to_i64, to_u64};
 
 /// Writes `jobs` in one `BEGIN IMMEDIATE` transaction and returns each one's
@@ -24,11 +25,15 @@ use super::{Commit, CommitOutcome, StoreError, StoreResult, to_i64, to_u64};
 /// (the caller holds sqlx's `LockedSqliteHandle`).
 pub(crate) unsafe fn run(
     db: NonNull<rusqlite::ffi::sqlite3>,
+    wal: Option<&WalState>,
     jobs: &[Commit],
 ) -> StoreResult<Vec<CommitOutcome>> {
     // SAFETY: the caller guarantees the handle is open and exclusively ours;
     // a connection made from a handle does not close it when dropped.
     let mut conn = unsafe { Connection::from_handle(db.as_ptr()) }?;
+    if let Some(wal) = wal {
+        wal.before_batch(&conn);
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     for c in jobs {
