@@ -1,5 +1,6 @@
 //! Durable storage: one trait, two implementations (SQLite, PostgreSQL) that
-//! share their SQL (`sql.rs`). The store knows nothing of sockets or HTTP.
+//! share their reading SQL (`sql.rs`); each writes group-commit batches its
+//! own way (`batch.rs` for PostgreSQL, `sqlite_batch.rs`). The store knows nothing of sockets or HTTP.
 
 mod batch;
 mod group;
@@ -19,7 +20,7 @@ pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("database error: {0}")]
-    Sqlite(String),
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url `{0}` (use sqlite://FILE or postgres://...)")]

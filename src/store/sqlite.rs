@@ -8,6 +8,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use super::sqlite_wal::WalState;
 use super::{Commit, CommitOutcome, StoreResult};
 
+/// How long a connection waits for another's lock before failing.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// SQLite in WAL mode: one writer connection (SQLite serializes writers anyway,
 /// and one connection avoids busy errors), a small pool of readers.
 pub struct SqliteStore {
@@ -39,7 +42,7 @@ impl SqliteStore {
             // WAL + NORMAL is durable against process crashes (kill -9); only an
             // OS crash or power loss can lose the last transactions.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -47,8 +50,13 @@ impl SqliteStore {
             // Keep the one writer for good: its WAL hook lives on it.
             .max_lifetime(None)
             .idle_timeout(None)
-            // The hot pages of every active space stay in a 64 MiB cache.
-            .connect_with(opts.clone().pragma("cache_size", "-65536"))
+            // The hot pages of every active space stay in a 64 MiB cache; a
+            // WAL that grew past 64 MiB is cut back when it starts over.
+            .connect_with(
+                opts.clone()
+                    .pragma("cache_size", "-65536")
+                    .pragma("journal_size_limit", "67108864"),
+            )
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&write).await?;
         let read = if memory {
@@ -188,6 +196,16 @@ mod tests {
                 client: None,
                 space: change(s, "other-epoch", 3, 4),
             },
+            // A no-op checks the head too.
+            Commit {
+                client: client("c", 1),
+                space: change(s, &e, 2, 2),
+            },
+            // A retry older than the client's last mutation.
+            Commit {
+                client: client("a", 1),
+                space: change(s, &e, 3, 4),
+            },
         ];
         let out = write_batch(&store.write, None, &batch).await.unwrap();
         assert_eq!(
@@ -200,6 +218,8 @@ mod tests {
                 CommitOutcome::Committed,
                 CommitOutcome::Committed,
                 CommitOutcome::Stale,
+                CommitOutcome::Stale,
+                CommitOutcome::Duplicate(Some("{\"mutation_id\":1}".into())),
             ]
         );
         let head = store.head(s).await.unwrap().unwrap();
@@ -272,8 +292,10 @@ mod tests {
         let wal_file = dir.path().join("t.db-wal");
         let mut v = 0;
         let mut largest = 0;
-        while wal.completed.load(std::sync::atomic::Ordering::Relaxed) < 3 {
+        let completed = || wal.completed.load(std::sync::atomic::Ordering::Relaxed);
+        while completed() < 3 {
             assert!(v < 100_000, "no checkpoint completed after {v} commits");
+            let before = completed();
             let c = vec![Commit {
                 client: client("a", v + 1),
                 space: change(s, &e, v, v + 1),
@@ -285,6 +307,15 @@ mod tests {
                 vec![CommitOutcome::Committed]
             );
             v += 1;
+            // A checkpoint completed before this batch: the batch started the
+            // WAL over, so it now holds only this batch's frames.
+            if completed() > before {
+                assert!(
+                    wal.frames() < 100,
+                    "the WAL did not start over: {} frames",
+                    wal.frames()
+                );
+            }
             largest = largest.max(std::fs::metadata(&wal_file).map(|m| m.len()).unwrap_or(0));
         }
         // Frames of 4 KiB pages plus their 24-byte headers; one batch over.

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::sql::RESULTS_KEPT;
 use super::sqlite_wal::WalState;
-use super::{Commit, CommitOutcome, StoreError, StoreResult, to_i64, to_u64};
+use super::{Commit, CommitOutcome, StoreResult, to_i64, to_u64};
 
 /// Writes `jobs` in one `BEGIN IMMEDIATE` transaction and returns each one's
 /// outcome. Nothing is written when an error is returned.
@@ -30,6 +30,8 @@ pub(crate) unsafe fn run(
 ) -> StoreResult<Vec<CommitOutcome>> {
     // SAFETY: the caller guarantees the handle is open and exclusively ours;
     // a connection made from a handle does not close it when dropped.
+    // Its statement cache lives as long as this batch: each statement is
+    // prepared once per batch (a few µs against a batch of milliseconds).
     let mut conn = unsafe { Connection::from_handle(db.as_ptr()) }?;
     if let Some(wal) = wal {
         wal.before_batch(&conn);
@@ -132,10 +134,4 @@ fn one(db: &Connection, c: &Commit) -> StoreResult<CommitOutcome> {
         }
     }
     Ok(CommitOutcome::Committed)
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Sqlite(e.to_string())
-    }
 }

@@ -11,17 +11,23 @@
 //! * the writer's WAL hook (which replaces SQLite's autocheckpoint) records how
 //!   many frames the WAL holds and wakes the checkpointer every
 //!   [`BACKGROUND_EVERY`] new frames;
-//! * past [`RESTART_AT`] frames the committer runs a `PASSIVE` checkpoint
-//!   itself before its next batch: the checkpointer has already copied almost
-//!   everything, so this is short, and once every frame is in the database the
-//!   next transaction starts the WAL over from its beginning (a background
+//! * past [`RESTART_AT`] frames the background thread stops and the committer
+//!   runs a `PASSIVE` checkpoint itself before its next batch: the
+//!   checkpointer has already copied almost everything, so this is short, and
+//!   once every frame is in the database the next transaction starts the WAL
+//!   over from its beginning, provided no reader is still on it (a background
 //!   checkpoint alone rarely gets there under load: the writer has new frames
-//!   by the time it finishes);
-//! * past [`BLOCKING_AT`] frames (the checkpointer fell behind) the committer
-//!   waits for a full `RESTART` checkpoint, so the WAL stays bounded.
+//!   by the time it finishes). A checkpoint that cannot finish is tried again
+//!   [`BACKGROUND_EVERY`] frames later, not before every batch;
+//! * past [`BLOCKING_AT`] frames the committer runs a `RESTART` checkpoint,
+//!   which waits up to 100 ms for readers to leave the WAL; a reader that
+//!   stays longer (a backup, a shell) is logged, and the WAL grows until it
+//!   leaves. After a restart the file is cut back to 64 MiB
+//!   (`journal_size_limit`).
 //!
 //! If the writer connection is ever replaced, the new one has no hook and
-//! SQLite's own autocheckpoint (every 1,000 pages) takes over.
+//! SQLite's own autocheckpoint (every 1,000 pages) takes over. The lockbox's
+//! own small pool (rare writes) keeps SQLite's autocheckpoint.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
@@ -39,6 +45,8 @@ pub(crate) const BACKGROUND_EVERY: u64 = 1_000;
 pub(crate) const RESTART_AT: u64 = 8_000;
 /// WAL frames from which the committer waits for a full checkpoint (~160 MiB).
 pub(crate) const BLOCKING_AT: u64 = 40_000;
+/// How long that full checkpoint waits for readers to move on.
+const RESTART_WAIT_MS: u64 = 100;
 
 /// Shared by the writer's WAL hook, the checkpointer thread and the committer.
 #[derive(Default)]
@@ -47,7 +55,12 @@ pub(crate) struct WalState {
     frames: AtomicU64,
     /// Where the last background checkpoint left the WAL.
     backfilled: AtomicU64,
-    /// Checkpoints the committer completed (each lets the WAL start over).
+    /// The committer tries again from this many frames after a checkpoint
+    /// that could not finish (a reader held an old snapshot, or was busy).
+    retry_at: AtomicU64,
+    /// Checkpoints the committer completed: every frame was in the database
+    /// file, so the next transaction can start the WAL over (unless a reader
+    /// is still on it at that moment).
     pub(crate) completed: AtomicU64,
     stop: AtomicBool,
     thread: OnceLock<Thread>,
@@ -79,14 +92,17 @@ impl WalState {
     /// commits have had their answers); see the module docs.
     pub(crate) fn before_batch(&self, db: &rusqlite::Connection) {
         let frames = self.frames.load(Ordering::Relaxed);
-        if frames < RESTART_AT {
+        if frames < RESTART_AT.max(self.retry_at.load(Ordering::Relaxed)) {
             return;
         }
-        let mode = if frames >= BLOCKING_AT {
-            "RESTART"
-        } else {
-            "PASSIVE"
-        };
+        let blocking = frames >= BLOCKING_AT;
+        let mode = if blocking { "RESTART" } else { "PASSIVE" };
+        // RESTART waits for readers through the busy handler: a short wait
+        // only, so a long-lived reader (a backup, a shell) never holds every
+        // batch for the connection's full busy timeout.
+        if blocking {
+            let _ = db.busy_timeout(Duration::from_millis(RESTART_WAIT_MS));
+        }
         let started = std::time::Instant::now();
         let r = db.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
             Ok((
@@ -95,25 +111,57 @@ impl WalState {
                 r.get::<_, i64>(2)?,
             ))
         });
-        match r {
-            Ok((busy, log, done)) => {
-                tracing::debug!(
-                    mode,
-                    busy,
-                    log,
-                    done,
-                    micros = started.elapsed().as_micros() as u64,
-                    "committer checkpoint"
-                );
-                // Done: the next commit's hook reports the WAL afresh (if the
-                // hook is gone, SQLite's autocheckpoint has taken over).
-                if busy == 0 {
-                    self.frames.store(0, Ordering::Relaxed);
-                    self.completed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, mode, "committer checkpoint failed"),
+        if blocking {
+            let _ = db.busy_timeout(super::sqlite::BUSY_TIMEOUT);
         }
+        let micros = started.elapsed().as_micros() as u64;
+        match r {
+            // Every frame is in the database file: the next commit's hook
+            // reports the WAL afresh (if the hook is gone, SQLite's own
+            // autocheckpoint has taken over).
+            Ok((0, log, done)) if log == done => {
+                tracing::debug!(mode, log, micros, "committer checkpoint");
+                self.frames.store(0, Ordering::Relaxed);
+                self.retry_at.store(0, Ordering::Relaxed);
+                self.completed.fetch_add(1, Ordering::Relaxed);
+            }
+            // Not all of it (busy, or a reader on an old snapshot): try again
+            // only after more frames, not before every batch.
+            Ok((busy, log, done)) => {
+                if blocking {
+                    tracing::warn!(
+                        mode,
+                        busy,
+                        log,
+                        done,
+                        micros,
+                        "WAL checkpoint could not finish; a reader holds an old snapshot"
+                    );
+                } else {
+                    tracing::debug!(
+                        mode,
+                        busy,
+                        log,
+                        done,
+                        micros,
+                        "committer checkpoint unfinished"
+                    );
+                }
+                self.retry_at
+                    .store(frames + BACKGROUND_EVERY, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, mode, "committer checkpoint failed");
+                self.retry_at
+                    .store(frames + BACKGROUND_EVERY, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Frames in the WAL after the last commit.
+    #[cfg(test)]
+    pub(crate) fn frames(&self) -> u64 {
+        self.frames.load(Ordering::Relaxed)
     }
 
     /// Stops the checkpointer thread (after a checkpoint in progress).
@@ -137,7 +185,8 @@ unsafe extern "C" fn wal_hook(
     state.frames.store(frames, Ordering::Relaxed);
     let done = state.backfilled.load(Ordering::Relaxed);
     // A restarted WAL counts from zero again.
-    if (frames < done || frames - done >= BACKGROUND_EVERY)
+    if frames < RESTART_AT
+        && (frames < done || frames - done >= BACKGROUND_EVERY)
         && let Some(t) = state.thread.get()
     {
         t.unpark();
