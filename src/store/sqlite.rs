@@ -163,6 +163,9 @@ mod tests {
 
     /// One batch decides its commits in order, each seeing what the earlier
     /// ones wrote: a retry of a commit earlier in the batch gets its outcome.
+    /// (The engine never puts two commits of one space in a batch: a space's
+    /// writer lock is held across its commit. This batch does, to check the
+    /// order of decisions; PostgreSQL's set-based batch relies on the lock.)
     #[tokio::test]
     async fn a_batch_runs_its_commits_as_if_one_after_another() {
         let (_dir, store, e) = open().await;
