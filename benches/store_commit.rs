@@ -16,33 +16,25 @@ use std::time::{Duration, Instant};
 use serde_json::value::RawValue;
 use tidemark::store::{ClientRecord, Commit, CommitOutcome, SpaceCommit, Store, StoredDoc};
 
+/// Under `cargo test` (no `--bench` flag) the defaults shrink to a smoke run.
+#[derive(clap::Parser)]
 struct Args {
-    writers: usize,
-    seconds: f64,
+    /// Concurrent writers, one space each [default: 200, or 20 under test]
+    #[arg(long)]
+    writers: Option<usize>,
+    /// How long to write [default: 10, or 1 under test]
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Store URL [default: a fresh SQLite file in a temp dir]
+    #[arg(long)]
     url: Option<String>,
-}
-
-fn args() -> Args {
-    let all: Vec<String> = std::env::args().skip(1).collect();
-    let bench = all.iter().any(|a| a == "--bench");
-    let value = |name: &str| {
-        all.iter()
-            .position(|a| a == name)
-            .and_then(|i| all.get(i + 1).cloned())
-    };
-    Args {
-        writers: value("--writers")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if bench { 200 } else { 20 }),
-        seconds: value("--seconds")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(if bench { 10.0 } else { 1.0 }),
-        url: value("--url"),
-    }
+    /// Passed by `cargo bench`: full-size defaults.
+    #[arg(long)]
+    bench: bool,
 }
 
 fn main() {
-    let a = args();
+    let a = <Args as clap::Parser>::parse();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(run(a));
 }
@@ -53,12 +45,14 @@ async fn run(a: Args) {
         .url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let writers = a.writers.unwrap_or(if a.bench { 200 } else { 20 });
+    let seconds = a.seconds.unwrap_or(if a.bench { 10.0 } else { 1.0 });
     let store = tidemark::store::connect(&url).await.expect("store");
     let run = uuid::Uuid::new_v4().simple().to_string();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for w in 0..a.writers {
+    for w in 0..writers {
         let space = format!("user:sc-{}-{w}", &run[..8]);
         let epoch = store
             .load_space(&space, &run)
@@ -71,7 +65,7 @@ async fn run(a: Args) {
         }));
     }
     let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(a.seconds)).await;
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await.expect("writer task");
@@ -81,7 +75,7 @@ async fn run(a: Args) {
     println!(
         "{{\"bench\":\"store_commit\",\"store\":\"{}\",\"writers\":{},\"mutations\":{n},\"seconds\":{secs:.2},\"mutations_per_s\":{:.0}}}",
         store.kind(),
-        a.writers,
+        writers,
         n as f64 / secs
     );
     assert!(n > 0, "no commit went through");

@@ -129,6 +129,10 @@ mod tests {
         })
     }
 
+    fn commit(client: Option<ClientRecord>, space: Option<SpaceCommit>) -> Commit {
+        Commit { client, space }
+    }
+
     fn change(space: &str, epoch: &str, base: u64, new: u64) -> Option<SpaceCommit> {
         let events = (base + 1..=new)
             .map(|v| {
@@ -171,44 +175,17 @@ mod tests {
         let (_dir, store, e) = open().await;
         let s = "user:alice";
         let batch = vec![
-            Commit {
-                client: client("a", 1),
-                space: change(s, &e, 0, 1),
-            },
-            Commit {
-                client: client("a", 1),
-                space: change(s, &e, 0, 1),
-            },
-            Commit {
-                client: client("a", 3),
-                space: change(s, &e, 1, 2),
-            },
-            Commit {
-                client: client("b", 7),
-                space: change(s, &e, 0, 1),
-            },
-            Commit {
-                client: client("b", 7),
-                space: change(s, &e, 1, 1),
-            },
-            Commit {
-                client: client("a", 2),
-                space: change(s, &e, 1, 3),
-            },
-            Commit {
-                client: None,
-                space: change(s, "other-epoch", 3, 4),
-            },
+            commit(client("a", 1), change(s, &e, 0, 1)),
+            commit(client("a", 1), change(s, &e, 0, 1)),
+            commit(client("a", 3), change(s, &e, 1, 2)),
+            commit(client("b", 7), change(s, &e, 0, 1)),
+            commit(client("b", 7), change(s, &e, 1, 1)),
+            commit(client("a", 2), change(s, &e, 1, 3)),
+            commit(None, change(s, "other-epoch", 3, 4)),
             // A no-op checks the head too.
-            Commit {
-                client: client("c", 1),
-                space: change(s, &e, 2, 2),
-            },
+            commit(client("c", 1), change(s, &e, 2, 2)),
             // A retry older than the client's last mutation.
-            Commit {
-                client: client("a", 1),
-                space: change(s, &e, 3, 4),
-            },
+            commit(client("a", 1), change(s, &e, 3, 4)),
         ];
         let out = write_batch(&store.write, None, &batch).await.unwrap();
         assert_eq!(
@@ -236,10 +213,7 @@ mod tests {
             .collect();
         assert_eq!(events, vec![1, 2, 3]);
         // The no-op recorded client b's progress: its next id is 8.
-        let next = vec![Commit {
-            client: client("b", 9),
-            space: None,
-        }];
+        let next = vec![commit(client("b", 9), None)];
         assert_eq!(
             write_batch(&store.write, None, &next).await.unwrap(),
             vec![CommitOutcome::OutOfOrder { last: 7 }]
@@ -257,23 +231,14 @@ mod tests {
         bad.events
             .push((1, Arc::from(RawValue::from_string("{}".into()).unwrap())));
         let batch = vec![
-            Commit {
-                client: client("a", 1),
-                space: change(s, &e, 0, 1),
-            },
-            Commit {
-                client: client("a", 2),
-                space: Some(bad),
-            },
+            commit(client("a", 1), change(s, &e, 0, 1)),
+            commit(client("a", 2), Some(bad)),
         ];
         assert!(write_batch(&store.write, None, &batch).await.is_err());
         assert_eq!(store.head(s).await.unwrap().unwrap().version, 0);
         assert!(store.events(s, 0, 10, 10).await.unwrap().is_empty());
         // The same first commit alone still goes through: nothing half-written.
-        let again = vec![Commit {
-            client: client("a", 1),
-            space: change(s, &e, 0, 1),
-        }];
+        let again = vec![commit(client("a", 1), change(s, &e, 0, 1))];
         assert_eq!(
             write_batch(&store.write, None, &again).await.unwrap(),
             vec![CommitOutcome::Committed]
@@ -299,10 +264,7 @@ mod tests {
         while completed() < 3 {
             assert!(v < 100_000, "no checkpoint completed after {v} commits");
             let before = completed();
-            let c = vec![Commit {
-                client: client("a", v + 1),
-                space: change(s, &e, v, v + 1),
-            }];
+            let c = vec![commit(client("a", v + 1), change(s, &e, v, v + 1))];
             assert_eq!(
                 write_batch(&store.write, store.wal.as_deref(), &c)
                     .await

@@ -124,38 +124,32 @@ impl WalState {
                 self.frames.store(0, Ordering::Relaxed);
                 self.retry_at.store(0, Ordering::Relaxed);
                 self.completed.fetch_add(1, Ordering::Relaxed);
+                return;
             }
-            // Not all of it (busy, or a reader on an old snapshot): try again
-            // only after more frames, not before every batch.
+            Ok((busy, log, done)) if blocking => tracing::warn!(
+                mode,
+                busy,
+                log,
+                done,
+                micros,
+                "WAL checkpoint could not finish; a reader holds an old snapshot"
+            ),
             Ok((busy, log, done)) => {
-                if blocking {
-                    tracing::warn!(
-                        mode,
-                        busy,
-                        log,
-                        done,
-                        micros,
-                        "WAL checkpoint could not finish; a reader holds an old snapshot"
-                    );
-                } else {
-                    tracing::debug!(
-                        mode,
-                        busy,
-                        log,
-                        done,
-                        micros,
-                        "committer checkpoint unfinished"
-                    );
-                }
-                self.retry_at
-                    .store(frames + BACKGROUND_EVERY, Ordering::Relaxed);
+                tracing::debug!(
+                    mode,
+                    busy,
+                    log,
+                    done,
+                    micros,
+                    "committer checkpoint unfinished"
+                )
             }
-            Err(e) => {
-                tracing::warn!(error = %e, mode, "committer checkpoint failed");
-                self.retry_at
-                    .store(frames + BACKGROUND_EVERY, Ordering::Relaxed);
-            }
+            Err(e) => tracing::warn!(error = %e, mode, "committer checkpoint failed"),
         }
+        // Not all of it (busy, or a reader on an old snapshot): try again only
+        // after more frames, not before every batch.
+        self.retry_at
+            .store(frames + BACKGROUND_EVERY, Ordering::Relaxed);
     }
 
     /// Frames in the WAL after the last commit.
