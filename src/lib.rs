@@ -9,10 +9,12 @@
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
 //! - [`http`]: axum routes, auth, errors.
 //! - [`config`]: settings from flags and `TIDEMARK_*` variables.
+//! - [`cluster`]: several nodes on one PostgreSQL follow each other's commits.
 //! - [`server`]: binds it all together and runs until shutdown.
 //!
 //! Data flows one way: transport -> engine -> store.
 
+pub mod cluster;
 pub mod config;
 pub mod domain;
 pub mod engine;

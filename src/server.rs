@@ -61,7 +61,12 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
         engine_cfg.validator.take(),
         catalog.clone(),
     ));
+    // Other nodes on the same PostgreSQL (design §7); SQLite has none.
+    let others = store.watch().await?;
     let engine = Engine::new(store, engine_cfg);
+    if let Some(feed) = others {
+        crate::cluster::follow(&engine, feed);
+    }
     catalog
         .attach(&engine)
         .await

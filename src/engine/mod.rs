@@ -8,7 +8,7 @@ mod catchup;
 mod mutate;
 pub mod space;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,19 @@ struct Inner {
     cfg: EngineConfig,
     spaces: DashMap<String, Arc<Space>>,
     started: Instant,
+    /// Other nodes' notices seen so far (`cluster.rs`): a space loaded while
+    /// one arrived may have missed it.
+    foreign: AtomicU64,
+}
+
+/// A handle that does not keep the engine alive (for background tasks).
+#[derive(Clone)]
+pub struct WeakEngine(Weak<Inner>);
+
+impl WeakEngine {
+    pub fn upgrade(&self) -> Option<Engine> {
+        self.0.upgrade().map(|inner| Engine { inner })
+    }
 }
 
 impl Engine {
@@ -121,6 +134,7 @@ impl Engine {
                 cfg,
                 spaces: DashMap::new(),
                 started: Instant::now(),
+                foreign: AtomicU64::new(0),
             }),
         };
         let weak = Arc::downgrade(&engine.inner);
@@ -146,6 +160,25 @@ impl Engine {
         self.inner.spaces.contains_key(name)
     }
 
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine(Arc::downgrade(&self.inner))
+    }
+
+    /// The space if it is in memory now (never loads it).
+    pub(crate) fn loaded(&self, name: &str) -> Option<Arc<Space>> {
+        self.inner.spaces.get(name).map(|s| s.clone())
+    }
+
+    /// Names of the spaces in memory now.
+    pub(crate) fn loaded_names(&self) -> Vec<String> {
+        self.inner.spaces.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// Counts a notice from another node; called before it is acted on.
+    pub(crate) fn note_foreign(&self) {
+        self.inner.foreign.fetch_add(1, Ordering::SeqCst);
+    }
+
     fn now_secs(&self) -> u64 {
         self.inner.started.elapsed().as_secs()
     }
@@ -157,6 +190,7 @@ impl Engine {
             s.last_used.store(self.now_secs(), Ordering::Relaxed);
             return Ok(s.clone());
         }
+        let seen = self.inner.foreign.load(Ordering::SeqCst);
         let loaded = self.inner.store.load_space(name, &new_epoch()).await?;
         let data = self.data_from(loaded)?;
         let fresh = Arc::new(Space::new(name, data, self.inner.cfg.live_buffer));
@@ -167,6 +201,14 @@ impl Engine {
             .or_insert(fresh)
             .clone();
         s.last_used.store(self.now_secs(), Ordering::Relaxed);
+        // Another node's notice that arrived while this space was read found
+        // it not yet in memory and was passed over: read the head again.
+        if self.inner.foreign.load(Ordering::SeqCst) != seen {
+            let _w = s.writer.lock().await;
+            if !s.is_evicted() {
+                self.refresh(&s).await?;
+            }
+        }
         Ok(s)
     }
 

@@ -79,7 +79,12 @@ impl Engine {
                 return Ok((m.space.clone(), out));
             }
         };
-        for _attempt in 0..5 {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt >= 2 {
+                // Another node keeps winning this space: step aside for a
+                // moment (randomized, growing) so the two stop colliding.
+                tokio::time::sleep(backoff(attempt)).await;
+            }
             let space = self.space(&name).await?;
             let _w = space.writer.lock().await;
             if space.is_evicted() {
@@ -311,6 +316,19 @@ impl Engine {
         let _ = space.live.send(Live::Reset);
         Ok(())
     }
+}
+
+/// Attempts at a write whose space other nodes keep moving (each stale
+/// attempt reads their changes first). One node alone never retries.
+const MAX_ATTEMPTS: u32 = 32;
+
+/// A random pause of up to `attempt` milliseconds (at most 20).
+fn backoff(attempt: u32) -> std::time::Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let max_us = u64::from(attempt.min(20)) * 1000;
+    std::time::Duration::from_micros(u64::from(nanos) % max_us.max(1))
 }
 
 /// The space part of a commit; `new_version` follows from the events.

@@ -2,12 +2,15 @@
 //! checks read all clients and space heads at once (`FOR UPDATE`, so nodes
 //! sharing a database serialize), the writes are multi-row statements.
 //! (SQLite writes its batches row by row in place: `sqlite_batch.rs`.)
+//! The batch ends with one `NOTIFY` per moved space for the other nodes
+//! (`notify.rs`).
 
 use super::postgres::PostgresStore;
 
 impl PostgresStore {
     pub(crate) async fn run_batch(
         pool: &sqlx::Pool<sqlx::Postgres>,
+        node: &str,
         jobs: &[crate::store::Commit],
     ) -> crate::store::StoreResult<Vec<crate::store::CommitOutcome>> {
         use std::collections::HashMap;
@@ -254,6 +257,15 @@ impl PostgresStore {
             .map(|r| r.try_get("result"))
             .transpose()?;
             outcomes[i] = CommitOutcome::Duplicate(stored);
+        }
+        // Other nodes hear of the moved spaces when (and only if) this commits.
+        let moved = crate::store::notify::payloads(node, jobs, &outcomes);
+        if !moved.is_empty() {
+            sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+                .bind(crate::store::notify::CHANNEL)
+                .bind(&moved)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(outcomes)

@@ -4,6 +4,7 @@
 
 mod batch;
 mod group;
+mod notify;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -120,6 +121,20 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes events with version <= `through` and tombstones older than them.
     async fn compact(&self, space: &str, through: u64) -> StoreResult<()>;
     async fn ping(&self) -> StoreResult<()>;
+    /// Spaces moved by other nodes sharing this database, as they commit
+    /// (design §7: PostgreSQL `LISTEN`/`NOTIFY`); `None` where one node owns
+    /// the database (SQLite). The feed ends when the receiver is dropped.
+    async fn watch(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Notice>>>;
+}
+
+/// What the store tells the engine of other nodes' commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Another node committed `space` up to `version`.
+    Moved { space: String, version: u64 },
+    /// The feed was interrupted (its connection dropped and came back):
+    /// notices may have been missed, so every space may have moved.
+    Missed,
 }
 
 /// Opens the store named by a URL: `sqlite://file.db`, `sqlite:///abs.db`,

@@ -9,6 +9,9 @@ pub struct PostgresStore {
     pub(crate) write: PgPool,
     pub(crate) read: PgPool,
     pub(crate) committer: super::group::Committer,
+    /// This node's id in the notices it sends (`notify.rs`).
+    node: String,
+    url: String,
 }
 
 impl PostgresStore {
@@ -20,10 +23,13 @@ impl PostgresStore {
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let writer = pool.clone();
+        let node = uuid::Uuid::new_v4().simple().to_string();
+        let me: std::sync::Arc<str> = node.as_str().into();
         let committer = super::group::Committer::spawn(512, 2, move |commits| {
             let pool = writer.clone();
+            let me = me.clone();
             async move {
-                let r = PostgresStore::run_batch(&pool, &commits).await;
+                let r = PostgresStore::run_batch(&pool, &me, &commits).await;
                 (commits, r)
             }
         });
@@ -31,7 +37,16 @@ impl PostgresStore {
             write: pool.clone(),
             read: pool,
             committer,
+            node,
+            url: url.to_string(),
         })
+    }
+
+    /// Other nodes' commits, from `LISTEN` (`notify.rs`).
+    async fn watch_others(
+        &self,
+    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<super::Notice>>> {
+        Ok(Some(super::notify::listen(&self.url, &self.node).await?))
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -133,6 +133,14 @@ macro_rules! impl_sql_store {
                 sqlx::query("SELECT 1").execute(&self.read).await?;
                 Ok(())
             }
+
+            async fn watch(
+                &self,
+            ) -> $crate::store::StoreResult<
+                Option<tokio::sync::mpsc::Receiver<$crate::store::Notice>>,
+            > {
+                self.watch_others().await
+            }
         }
     };
 }

@@ -30,6 +30,13 @@ impl Drop for SqliteStore {
 }
 
 impl SqliteStore {
+    /// One node owns a SQLite file: nobody else moves its spaces.
+    async fn watch_others(
+        &self,
+    ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<super::Notice>>> {
+        Ok(None)
+    }
+
     pub async fn open(url: &str) -> StoreResult<Self> {
         let memory = url.contains(":memory:");
         let opts = SqliteConnectOptions::from_str(url)?

@@ -1,0 +1,126 @@
+//! Scale-out (design §7): several nodes share one PostgreSQL. The store hears
+//! which spaces other nodes moved (`LISTEN`/`NOTIFY`, `store/notify.rs`);
+//! here each such space that this node holds in memory catches up from the
+//! database, under its writer lock, and publishes the events to this node's
+//! subscribers exactly as if they had been written here. Writes need nothing
+//! from here: a commit on a space another node moved fails as stale, and the
+//! engine catches up and retries (`engine/mutate.rs`).
+//!
+//! Notices for one space are coalesced: one task per space catches up while
+//! newer notices only raise the version it aims for.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::engine::{Engine, WeakEngine};
+use crate::store::Notice;
+
+/// A space's pending catch-up: the newest version heard of, and a count of
+/// notices so the task knows when none came in while it worked.
+#[derive(Clone, Copy)]
+struct Want {
+    version: u64,
+    seq: u64,
+}
+
+type Pending = Arc<Mutex<HashMap<String, Want>>>;
+
+/// Follows the store's feed of other nodes' commits until the feed ends or
+/// the engine is dropped.
+pub fn follow(engine: &Engine, mut feed: mpsc::Receiver<Notice>) {
+    let weak = engine.downgrade();
+    let pending: Pending = Arc::default();
+    tokio::spawn(async move {
+        loop {
+            let notice = tokio::select! {
+                n = feed.recv() => n,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                    if weak.upgrade().is_none() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let (Some(notice), Some(engine)) = (notice, weak.upgrade()) else {
+                return;
+            };
+            engine.note_foreign();
+            match notice {
+                Notice::Moved { space, version } => want(&engine, &pending, space, version),
+                Notice::Missed => {
+                    for space in engine.loaded_names() {
+                        want(&engine, &pending, space, u64::MAX);
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn want(engine: &Engine, pending: &Pending, space: String, version: u64) {
+    match engine.loaded(&space) {
+        // Not in memory: whoever loads it reads the new head.
+        None => return,
+        Some(s) if s.read().version >= version => return,
+        Some(_) => {}
+    }
+    let mut p = lock(pending);
+    match p.entry(space) {
+        Entry::Occupied(mut e) => {
+            let w = e.get_mut();
+            w.version = w.version.max(version);
+            w.seq += 1;
+        }
+        Entry::Vacant(e) => {
+            let name = e.key().clone();
+            e.insert(Want { version, seq: 0 });
+            tokio::spawn(catch_up(engine.downgrade(), pending.clone(), name));
+        }
+    }
+}
+
+/// Brings one space up to the database until no newer notice is pending.
+async fn catch_up(weak: WeakEngine, pending: Pending, name: String) {
+    loop {
+        let Some(want) = lock(&pending).get(&name).copied() else {
+            return;
+        };
+        let Some(engine) = weak.upgrade() else { return };
+        let done = match engine.loaded(&name) {
+            None => true,
+            Some(space) => {
+                let _w = space.writer.lock().await;
+                if space.is_evicted() || space.read().version >= want.version {
+                    true
+                } else {
+                    match engine.refresh(&space).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            tracing::warn!(space = %name, error = %e,
+                                "cannot read another node's changes; retrying in 1 s");
+                            false
+                        }
+                    }
+                }
+            }
+        };
+        drop(engine);
+        if !done {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        let mut p = lock(&pending);
+        if p.get(&name).is_some_and(|w| w.seq == want.seq) {
+            p.remove(&name);
+            return;
+        }
+    }
+}
+
+fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<String, Want>> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
+}

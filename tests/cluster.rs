@@ -1,0 +1,285 @@
+//! Scale-out (design §7): two nodes on one PostgreSQL database. A change
+//! written on one node reaches the other node's WebSocket subscribers, long
+//! polls and reads, in order and exactly once; writes on both nodes to the
+//! same space interleave without losing either side's fields; a dropped
+//! LISTEN connection loses nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::ws::{Replica, Ws};
+use common::{Backend, TestDb, TestServer};
+use serde_json::{Value, json};
+
+/// Two servers (nodes) on one fresh PostgreSQL database.
+async fn two_nodes() -> (TestDb, TestServer, TestServer) {
+    let db = TestDb::new(Backend::Postgres).await;
+    let a = TestServer::start(&common::args(&db)).await;
+    let b = TestServer::start(&common::args(&db)).await;
+    (db, a, b)
+}
+
+/// A subscriber of `user:me` that has its snapshot.
+async fn subscriber(node: &TestServer, token: &str, client: &str) -> (Ws, Replica) {
+    let mut ws = Ws::open(&node.base, token).await;
+    ws.hello(client, json!({"user:me": null})).await;
+    let mut rep = Replica::default();
+    let snap = ws.recv().await;
+    assert_eq!(snap["type"], "snapshot", "{snap}");
+    rep.apply(&snap);
+    (ws, rep)
+}
+
+/// Reads frames into `rep` until it holds `version`.
+async fn until_version(ws: &mut Ws, rep: &mut Replica, version: u64) {
+    while rep.version < version {
+        let f = ws
+            .try_recv(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("stuck at version {} waiting for {version}", rep.version));
+        rep.apply(&f);
+    }
+}
+
+fn patch(mid: u64, field: &str, value: u64) -> Value {
+    json!({"mutation_id": mid, "space": "user:me",
+        "ops": [{"op": "patch", "collection": "notes", "id": "shared", "value": {field: value}}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_node_reaches_the_other_nodes_subscribers() {
+    let (_db, a, b) = two_nodes().await;
+    let alice = a.token("alice");
+    // Both nodes hold alice's space in memory before anything is written.
+    let (mut ws_b, mut rep_b) = subscriber(&b, &alice, "tab-b").await;
+    let (mut ws_a, mut rep_a) = subscriber(&a, &alice, "tab-a").await;
+    let epoch = rep_b.epoch.clone();
+    assert_eq!(rep_a.epoch, epoch, "both nodes read one epoch");
+
+    for i in 1..=5u64 {
+        let r = a
+            .put(
+                &alice,
+                "writer",
+                i,
+                "user:me",
+                "notes",
+                &format!("n{i}"),
+                json!({"i": i}),
+            )
+            .await;
+        assert_eq!(r["status"], "ack", "{r}");
+        assert_eq!(r["version"], i);
+    }
+    until_version(&mut ws_b, &mut rep_b, 5).await;
+    until_version(&mut ws_a, &mut rep_a, 5).await;
+    assert_eq!(
+        rep_b.seen,
+        vec![1, 2, 3, 4, 5],
+        "node b: every version once, in order"
+    );
+    assert_eq!(rep_b.docs, rep_a.docs);
+    assert_eq!(rep_b.epoch, epoch);
+
+    // HTTP reads and a long-poll on the other node follow too.
+    let (status, v) = b.get(&alice, "/v1/spaces/user:me/version").await;
+    assert_eq!((status, v["version"].as_u64()), (200, Some(5)), "{v}");
+    let poll = {
+        let b_http = b.http.clone();
+        let url = b.url("/v1/spaces/user:me/version?since=5&wait=10");
+        let tok = alice.clone();
+        tokio::spawn(async move { b_http.get(url).bearer_auth(tok).send().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = a
+        .put(
+            &alice,
+            "writer",
+            6,
+            "user:me",
+            "notes",
+            "n6",
+            json!({"i": 6}),
+        )
+        .await;
+    assert_eq!(r["version"], 6, "{r}");
+    let resp = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .expect("b's long-poll returns when a writes")
+        .expect("task")
+        .expect("request");
+    let (status, v) = common::decode(resp).await;
+    assert_eq!((status, v["version"].as_u64()), (200, Some(6)), "{v}");
+    let (status, doc) = b.get(&alice, "/v1/spaces/user:me/docs/notes/n6").await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["value"], json!({"i": 6}));
+    until_version(&mut ws_b, &mut rep_b, 6).await;
+
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_on_both_nodes_to_one_space_lose_nothing() {
+    let (_db, a, b) = two_nodes().await;
+    let alice = a.token("alice");
+    let (mut ws_a, mut rep_a) = subscriber(&a, &alice, "tab-a").await;
+    let (mut ws_b, mut rep_b) = subscriber(&b, &alice, "tab-b").await;
+    const N: u64 = 40;
+    // Two clients, one per node, patch different fields of one document at
+    // the same time: each node's memory goes stale under the other's writes.
+    let run = |node: &TestServer, client: &'static str, field: &'static str| {
+        let http = node.http.clone();
+        let url = node.url("/v1/sync");
+        let tok = alice.clone();
+        tokio::spawn(async move {
+            let mut versions = Vec::new();
+            for mid in 1..=N {
+                let body = json!({"client_id": client, "mutations": [patch(mid, field, mid)]});
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&tok)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("sync");
+                let (status, v) = common::decode(r).await;
+                assert_eq!(status, 200, "{v}");
+                let res = &v["results"][0];
+                assert_eq!(res["status"], "ack", "{client} {mid}: {res}");
+                versions.push(res["version"].as_u64().expect("version"));
+            }
+            versions
+        })
+    };
+    let ta = run(&a, "client-a", "from_a");
+    let tb = run(&b, "client-b", "from_b");
+    let (va, vb) = (ta.await.expect("a"), tb.await.expect("b"));
+    // Every write got its own version; together they are 1..=2N.
+    let mut all: Vec<u64> = va.iter().chain(&vb).copied().collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=2 * N).collect::<Vec<_>>(),
+        "each write one version"
+    );
+
+    for (ws, rep) in [(&mut ws_a, &mut rep_a), (&mut ws_b, &mut rep_b)] {
+        until_version(ws, rep, 2 * N).await;
+        assert_eq!(rep.seen, (1..=2 * N).collect::<Vec<_>>());
+        let ui = &rep.docs[&("notes".to_string(), "shared".to_string())];
+        assert_eq!(ui["from_a"], N, "{ui}");
+        assert_eq!(ui["from_b"], N, "{ui}");
+    }
+    for node in [&a, &b] {
+        let (status, doc) = node
+            .get(&alice, "/v1/spaces/user:me/docs/notes/shared")
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(doc["version"], 2 * N, "{doc}");
+        assert_eq!(doc["value"]["from_a"], N);
+        assert_eq!(doc["value"]["from_b"], N);
+    }
+    // A retry sent to the other node gets its original ack back.
+    let body = json!({"client_id": "client-a", "mutations": [patch(N, "from_a", N)]});
+    let v = b.sync(&alice, body).await;
+    assert_eq!(v["results"][0]["status"], "ack");
+    assert_eq!(v["results"][0]["version"], va[N as usize - 1], "{v}");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Runs one statement on the PostgreSQL server's admin database; returns
+/// the first column of its first row, if any.
+async fn admin(sql: String) -> Option<i64> {
+    let pool = sqlx::PgPool::connect(&common::pg_admin_url())
+        .await
+        .expect("admin connection");
+    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_optional(&pool)
+        .await
+        .expect("admin statement");
+    pool.close().await;
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_listen_connection_misses_nothing() {
+    let (db, a, b) = two_nodes().await;
+    let alice = a.token("alice");
+    let (mut ws_b, mut rep_b) = subscriber(&b, &alice, "tab-b").await;
+    let r = a
+        .put(
+            &alice,
+            "writer",
+            1,
+            "user:me",
+            "notes",
+            "n1",
+            json!({"i": 1}),
+        )
+        .await;
+    assert_eq!(r["version"], 1, "{r}");
+    until_version(&mut ws_b, &mut rep_b, 1).await;
+
+    // Close the database to new connections and cut both nodes' LISTEN
+    // connections: b cannot listen again until it reopens. a writes on over
+    // its pool's open connections.
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_string();
+    let listeners =
+        format!("FROM pg_stat_activity WHERE datname = '{name}' AND query LIKE 'LISTEN %'");
+    assert_eq!(
+        admin(format!("SELECT COUNT(*) {listeners}")).await,
+        Some(2),
+        "one LISTEN connection per node"
+    );
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+    admin(format!(
+        "SELECT COUNT(pg_terminate_backend(pid)) {listeners}"
+    ))
+    .await;
+    for i in 2..=4u64 {
+        let r = a
+            .put(
+                &alice,
+                "writer",
+                i,
+                "user:me",
+                "notes",
+                &format!("n{i}"),
+                json!({"i": i}),
+            )
+            .await;
+        assert_eq!(r["version"], i, "{r}");
+    }
+    assert_eq!(
+        ws_b.try_recv(Duration::from_millis(300)).await,
+        None,
+        "b cannot hear a while its LISTEN connection is down"
+    );
+    // b connects again, reads what it missed, and hears what follows.
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    until_version(&mut ws_b, &mut rep_b, 4).await;
+    let r = a
+        .put(
+            &alice,
+            "writer",
+            5,
+            "user:me",
+            "notes",
+            "n5",
+            json!({"i": 5}),
+        )
+        .await;
+    assert_eq!(r["version"], 5, "{r}");
+    until_version(&mut ws_b, &mut rep_b, 5).await;
+    assert_eq!(rep_b.seen, vec![1, 2, 3, 4, 5]);
+    a.stop().await;
+    b.stop().await;
+}
