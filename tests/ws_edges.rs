@@ -186,6 +186,66 @@ async fn a_request_that_is_not_a_handshake_gets_a_json_error() {
     );
 }
 
+/// Sends one handshake request with `version` and `key` over a raw socket;
+/// returns the response (a refusal whole; a 101's headers).
+async fn raw_handshake(s: &TestServer, version: Option<&str>, key: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let mut req = format!(
+        "GET /v1/ws?access_token={} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade, close\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Key: {key}\r\n",
+        s.token("alice"),
+        s.addr
+    );
+    if let Some(v) = version {
+        req.push_str(&format!("Sec-WebSocket-Version: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    sock.write_all(req.as_bytes()).await.unwrap();
+    // A refusal ends with the connection; a 101 ends with its headers.
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf))
+            .await
+            .expect("the server answers")
+            .unwrap();
+        out.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&out);
+        if n == 0 || (text.starts_with("HTTP/1.1 101") && text.contains("\r\n\r\n")) {
+            return text.into_owned();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bad_handshake_is_refused_as_rfc_6455_says() {
+    let (_db, s) = start(|_| {}).await;
+    let good_key = "dGhlIHNhbXBsZSBub25jZQ==";
+    // Another protocol version: 426 naming the one spoken.
+    let r = raw_handshake(&s, Some("8"), good_key).await;
+    assert!(r.starts_with("HTTP/1.1 426"), "{r}");
+    assert!(
+        r.to_ascii_lowercase().contains("sec-websocket-version: 13"),
+        "{r}"
+    );
+    assert!(r.contains("\"upgrade_required\""), "{r}");
+    // No version at all, or a key that is not 16 bytes in base64: 400.
+    for (version, key) in [
+        (None, good_key),
+        (Some("13"), "not base64!"),
+        (Some("13"), "c2hvcnQ="),
+    ] {
+        let r = raw_handshake(&s, version, key).await;
+        assert!(r.starts_with("HTTP/1.1 400"), "{version:?} {key}: {r}");
+        assert!(r.contains("\"bad_request\""), "{r}");
+    }
+    // The same request done right is a WebSocket.
+    let r = raw_handshake(&s, Some("13"), good_key).await;
+    assert!(r.starts_with("HTTP/1.1 101"), "{r}");
+    assert!(r.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{r}");
+}
+
 #[tokio::test]
 async fn auth_message_flow() {
     let (_db, s) = start(|a| a.ws_auth_timeout_ms = 300).await;

@@ -9,6 +9,8 @@ use std::task::{Context, Poll};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -50,34 +52,57 @@ fn lists(headers: &HeaderMap, name: header::HeaderName, is: impl Fn(&str) -> boo
 }
 
 /// Checks the request is a WebSocket upgrade and builds the 101 answer,
-/// choosing `tidemark.v1` when the client offers it.
-pub fn accept(req: &mut Request) -> Result<Accepted, ApiError> {
+/// choosing `tidemark.v1` when the client offers it. A refusal is a JSON
+/// error: 400 for a malformed handshake, 426 (with `Sec-WebSocket-Version:
+/// 13`, RFC 6455 §4.4) for another protocol version.
+pub fn accept(req: &mut Request) -> Result<Accepted, Response> {
     let h = req.headers();
     if !has_token(h, header::CONNECTION, "upgrade") {
         return Err(bad(
             StatusCode::BAD_REQUEST,
             "expected `Connection: upgrade` (a WebSocket handshake)",
-        ));
+        )
+        .into_response());
     }
     if !has_token(h, header::UPGRADE, "websocket") {
         return Err(bad(
             StatusCode::BAD_REQUEST,
             "expected `Upgrade: websocket` (a WebSocket handshake)",
-        ));
+        )
+        .into_response());
     }
-    if h.get(header::SEC_WEBSOCKET_VERSION)
-        .is_none_or(|v| v.as_bytes() != b"13")
-    {
+    match h.get(header::SEC_WEBSOCKET_VERSION) {
+        None => {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                "`Sec-WebSocket-Version` header missing (expected 13)",
+            )
+            .into_response());
+        }
+        Some(v) if v.as_bytes() != b"13" => {
+            let mut refused = bad(
+                StatusCode::UPGRADE_REQUIRED,
+                "this server speaks WebSocket version 13 only",
+            )
+            .into_response();
+            refused.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            return Err(refused);
+        }
+        Some(_) => {}
+    }
+    // The key is 16 random bytes in base64 (RFC 6455 §4.1).
+    let key = h
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| BASE64.decode(k.as_bytes()).is_ok_and(|b| b.len() == 16));
+    let Some(key) = key else {
         return Err(bad(
             StatusCode::BAD_REQUEST,
-            "expected `Sec-WebSocket-Version: 13`",
-        ));
-    }
-    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
-        return Err(bad(
-            StatusCode::BAD_REQUEST,
-            "`Sec-WebSocket-Key` header missing",
-        ));
+            "`Sec-WebSocket-Key` must be 16 bytes in base64",
+        )
+        .into_response());
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     // Subprotocol tokens are case-sensitive (RFC 6455 §4.1).
@@ -86,7 +111,8 @@ pub fn accept(req: &mut Request) -> Result<Accepted, ApiError> {
         return Err(bad(
             StatusCode::UPGRADE_REQUIRED,
             "this connection cannot be upgraded to a WebSocket",
-        ));
+        )
+        .into_response());
     };
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let rh = response.headers_mut();
