@@ -7,7 +7,10 @@
 //! engine catches up and retries (`engine/mutate.rs`).
 //!
 //! Notices for one space are coalesced: one task per space catches up while
-//! newer notices only raise the version it aims for.
+//! newer notices only raise the version it aims for. A notice for a space
+//! that is not in memory is passed over; one that arrives while the space is
+//! being loaded would be missed that way, so `Engine::space` reads the head
+//! again when any notice came in during its load.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
