@@ -42,6 +42,25 @@ async fn until_version(ws: &mut Ws, rep: &mut Replica, version: u64) {
     }
 }
 
+/// Puts `notes/n{i}` = `{"i": i}` as mutation `i` of client `writer`; returns
+/// the version it acked.
+async fn note(node: &TestServer, token: &str, i: u64) -> u64 {
+    let id = format!("n{i}");
+    let r = node
+        .put(
+            token,
+            "writer",
+            i,
+            "user:me",
+            "notes",
+            &id,
+            json!({ "i": i }),
+        )
+        .await;
+    assert_eq!(r["status"], "ack", "{r}");
+    r["version"].as_u64().expect("version")
+}
+
 fn patch(mid: u64, field: &str, value: u64) -> Value {
     json!({"mutation_id": mid, "space": "user:me",
         "ops": [{"op": "patch", "collection": "notes", "id": "shared", "value": {field: value}}]})
@@ -58,19 +77,7 @@ async fn a_change_on_one_node_reaches_the_other_nodes_subscribers() {
     assert_eq!(rep_a.epoch, epoch, "both nodes read one epoch");
 
     for i in 1..=5u64 {
-        let r = a
-            .put(
-                &alice,
-                "writer",
-                i,
-                "user:me",
-                "notes",
-                &format!("n{i}"),
-                json!({"i": i}),
-            )
-            .await;
-        assert_eq!(r["status"], "ack", "{r}");
-        assert_eq!(r["version"], i);
+        assert_eq!(note(&a, &alice, i).await, i);
     }
     until_version(&mut ws_b, &mut rep_b, 5).await;
     until_version(&mut ws_a, &mut rep_a, 5).await;
@@ -92,18 +99,7 @@ async fn a_change_on_one_node_reaches_the_other_nodes_subscribers() {
         tokio::spawn(async move { b_http.get(url).bearer_auth(tok).send().await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let r = a
-        .put(
-            &alice,
-            "writer",
-            6,
-            "user:me",
-            "notes",
-            "n6",
-            json!({"i": 6}),
-        )
-        .await;
-    assert_eq!(r["version"], 6, "{r}");
+    assert_eq!(note(&a, &alice, 6).await, 6);
     let resp = tokio::time::timeout(Duration::from_secs(5), poll)
         .await
         .expect("b's long-poll returns when a writes")
@@ -209,18 +205,7 @@ async fn a_dropped_listen_connection_misses_nothing() {
     let (db, a, b) = two_nodes().await;
     let alice = a.token("alice");
     let (mut ws_b, mut rep_b) = subscriber(&b, &alice, "tab-b").await;
-    let r = a
-        .put(
-            &alice,
-            "writer",
-            1,
-            "user:me",
-            "notes",
-            "n1",
-            json!({"i": 1}),
-        )
-        .await;
-    assert_eq!(r["version"], 1, "{r}");
+    assert_eq!(note(&a, &alice, 1).await, 1);
     until_version(&mut ws_b, &mut rep_b, 1).await;
 
     // Close the database to new connections and cut both nodes' LISTEN
@@ -245,18 +230,7 @@ async fn a_dropped_listen_connection_misses_nothing() {
     ))
     .await;
     for i in 2..=4u64 {
-        let r = a
-            .put(
-                &alice,
-                "writer",
-                i,
-                "user:me",
-                "notes",
-                &format!("n{i}"),
-                json!({"i": i}),
-            )
-            .await;
-        assert_eq!(r["version"], i, "{r}");
+        assert_eq!(note(&a, &alice, i).await, i);
     }
     assert_eq!(
         ws_b.try_recv(Duration::from_millis(300)).await,
@@ -266,18 +240,7 @@ async fn a_dropped_listen_connection_misses_nothing() {
     // b connects again, reads what it missed, and hears what follows.
     admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
     until_version(&mut ws_b, &mut rep_b, 4).await;
-    let r = a
-        .put(
-            &alice,
-            "writer",
-            5,
-            "user:me",
-            "notes",
-            "n5",
-            json!({"i": 5}),
-        )
-        .await;
-    assert_eq!(r["version"], 5, "{r}");
+    assert_eq!(note(&a, &alice, 5).await, 5);
     until_version(&mut ws_b, &mut rep_b, 5).await;
     assert_eq!(rep_b.seen, vec![1, 2, 3, 4, 5]);
     a.stop().await;

@@ -55,21 +55,23 @@ fn lists(headers: &HeaderMap, name: header::HeaderName, is: impl Fn(&str) -> boo
 /// choosing `tidemark.v1` when the client offers it. A refusal is a JSON
 /// error: 400 for a malformed handshake, 426 (with `Sec-WebSocket-Version:
 /// 13`, RFC 6455 §4.4) for another protocol version.
-pub fn accept(req: &mut Request) -> Result<Accepted, Response> {
+pub fn accept(req: &mut Request) -> Result<Accepted, Box<Response>> {
     let h = req.headers();
     if !has_token(h, header::CONNECTION, "upgrade") {
         return Err(bad(
             StatusCode::BAD_REQUEST,
             "expected `Connection: upgrade` (a WebSocket handshake)",
         )
-        .into_response());
+        .into_response()
+        .into());
     }
     if !has_token(h, header::UPGRADE, "websocket") {
         return Err(bad(
             StatusCode::BAD_REQUEST,
             "expected `Upgrade: websocket` (a WebSocket handshake)",
         )
-        .into_response());
+        .into_response()
+        .into());
     }
     match h.get(header::SEC_WEBSOCKET_VERSION) {
         None => {
@@ -77,7 +79,8 @@ pub fn accept(req: &mut Request) -> Result<Accepted, Response> {
                 StatusCode::BAD_REQUEST,
                 "`Sec-WebSocket-Version` header missing (expected 13)",
             )
-            .into_response());
+            .into_response()
+            .into());
         }
         Some(v) if v.as_bytes() != b"13" => {
             let mut refused = bad(
@@ -89,7 +92,7 @@ pub fn accept(req: &mut Request) -> Result<Accepted, Response> {
                 header::SEC_WEBSOCKET_VERSION,
                 HeaderValue::from_static("13"),
             );
-            return Err(refused);
+            return Err(refused.into());
         }
         Some(_) => {}
     }
@@ -102,7 +105,8 @@ pub fn accept(req: &mut Request) -> Result<Accepted, Response> {
             StatusCode::BAD_REQUEST,
             "`Sec-WebSocket-Key` must be 16 bytes in base64",
         )
-        .into_response());
+        .into_response()
+        .into());
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     // Subprotocol tokens are case-sensitive (RFC 6455 §4.1).
@@ -112,7 +116,8 @@ pub fn accept(req: &mut Request) -> Result<Accepted, Response> {
             StatusCode::UPGRADE_REQUIRED,
             "this connection cannot be upgraded to a WebSocket",
         )
-        .into_response());
+        .into_response()
+        .into());
     };
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let rh = response.headers_mut();

@@ -68,7 +68,7 @@ impl Drop for Slot {
 async fn upgrade(State(st): State<AppState>, mut req: Request) -> Response {
     let accepted = match handshake::accept(&mut req) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     // A token in the query string is checked before the upgrade: 401 if bad.
     let auth = match query_token(req.uri().query()).or_else(|| bearer(req.headers())) {
