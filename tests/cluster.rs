@@ -5,6 +5,7 @@
 //! LISTEN connection loses nothing.
 
 mod common;
+mod lockbox_support;
 
 use std::time::Duration;
 
@@ -12,11 +13,12 @@ use common::ws::{Replica, Ws};
 use common::{Backend, TestDb, TestServer};
 use serde_json::{Value, json};
 
-/// Two servers (nodes) on one fresh PostgreSQL database.
+/// Two servers (nodes) on one fresh PostgreSQL database, with the lockbox's
+/// test master key.
 async fn two_nodes() -> (TestDb, TestServer, TestServer) {
     let db = TestDb::new(Backend::Postgres).await;
-    let a = TestServer::start(&common::args(&db)).await;
-    let b = TestServer::start(&common::args(&db)).await;
+    let a = TestServer::start(&lockbox_support::lockbox_args(&db)).await;
+    let b = TestServer::start(&lockbox_support::lockbox_args(&db)).await;
     (db, a, b)
 }
 
@@ -243,6 +245,69 @@ async fn a_dropped_listen_connection_misses_nothing() {
     assert_eq!(note(&a, &alice, 5).await, 5);
     until_version(&mut ws_b, &mut rep_b, 5).await;
     assert_eq!(rep_b.seen, vec![1, 2, 3, 4, 5]);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The stored row's `last4` for alice's OpenAI key; `None` when no row.
+async fn stored_last4(db: &TestDb) -> Option<Option<String>> {
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("open pg");
+    let row: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT last4 FROM lockbox WHERE owner = 'alice' AND provider = 'openai'",
+    )
+    .fetch_optional(&pool)
+    .await
+    .expect("query");
+    pool.close().await;
+    row
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockbox_writes_on_two_nodes_leave_row_and_view_in_step() {
+    let (db, a, b) = two_nodes().await;
+    let alice = a.token("alice");
+    for round in 0..12u32 {
+        // The same user's key is set on one node while the other sets a
+        // different one (even rounds) or removes it (odd rounds).
+        let key = |n: u32| format!("sk-OKAY{}{n:04}", uuid::Uuid::new_v4().simple());
+        let key_a = key(round * 2);
+        let on_a = lockbox_support::put_key(&a, &alice, "openai", &key_a);
+        let on_b = async {
+            if round % 2 == 0 {
+                lockbox_support::put_key(&b, &alice, "openai", &key(round * 2 + 1)).await
+            } else {
+                b.send("DELETE", &alice, "/v1/lockbox/openai", None).await
+            }
+        };
+        let ((sa, va), (sb, vb)) = tokio::join!(on_a, on_b);
+        assert_eq!((sa, sb), (200, 200), "{va} {vb}");
+        // Both nodes' redacted documents come to show the stored row.
+        let want = stored_last4(&db).await;
+        let want_doc = match &want {
+            Some(last4) => json!({"configured": true, "last4": last4}),
+            None => json!({"configured": false, "last4": null}),
+        };
+        for node in [&a, &b] {
+            let mut last = Value::Null;
+            let mut ok = false;
+            for _ in 0..100 {
+                let (_, doc) = node
+                    .get(&alice, "/v1/spaces/user:me/docs/lockbox/openai")
+                    .await;
+                last = json!({"configured": doc["value"]["configured"], "last4": doc["value"]["last4"]});
+                if last == want_doc {
+                    ok = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(
+                ok,
+                "round {round}: the row says {want_doc}, {} shows {last}",
+                node.base
+            );
+        }
+    }
     a.stop().await;
     b.stop().await;
 }

@@ -174,6 +174,18 @@ impl Engine {
         self.inner.spaces.iter().map(|e| e.key().clone()).collect()
     }
 
+    /// Brings a space's memory up to the store now (for a writer that must
+    /// see every other node's changes before it decides, like the lockbox);
+    /// other nodes' notices do the same a moment later anyway.
+    pub async fn catch_up_with_store(&self, name: &str) -> Result<(), EngineError> {
+        let s = self.space(name).await?;
+        let _w = s.writer.lock().await;
+        if s.is_evicted() {
+            return Ok(());
+        }
+        self.refresh(&s).await
+    }
+
     /// Counts a notice from another node; called before it is acted on.
     pub(crate) fn note_foreign(&self) {
         self.inner.foreign.fetch_add(1, Ordering::SeqCst);

@@ -154,17 +154,18 @@ impl Lockbox {
             updated_at: now(),
         };
         drop(key);
+        // One writer per user: on this node (the stripe), and across nodes
+        // sharing PostgreSQL (the owner lock, in whose transaction the row is
+        // written), so the row and its redacted document end in step.
         let _serial = self.stripe(user).lock().await;
-        self.store.upsert(&row).await?;
-        tracing::info!(
-            user,
-            provider = provider.as_str(),
-            kid = row.sealed.kid(),
-            "lockbox key set"
-        );
+        let mut owner = self.store.lock_owner(user).await?;
+        self.store.upsert(&mut owner, &row).await?;
+        let kid = row.sealed.kid().to_string();
         let mut entries = self
             .reconcile(engine, user, &[(provider, Some(row))])
             .await?;
+        owner.commit().await?;
+        tracing::info!(user, provider = provider.as_str(), kid, "lockbox key set");
         let mut entry = entries
             .pop()
             .ok_or_else(|| EngineError::Internal("lockbox: no view after storing a key".into()))?;
@@ -181,14 +182,16 @@ impl Lockbox {
     ) -> Result<LockboxEntry, LockboxFailure> {
         self.keys()?;
         let _serial = self.stripe(user).lock().await;
-        let existed = self.store.delete(user, provider).await?;
+        let mut owner = self.store.lock_owner(user).await?;
+        let existed = self.store.delete(&mut owner, user, provider).await?;
+        let mut entries = self.reconcile(engine, user, &[(provider, None)]).await?;
+        owner.commit().await?;
         tracing::info!(
             user,
             provider = provider.as_str(),
             existed,
             "lockbox key removed"
         );
-        let mut entries = self.reconcile(engine, user, &[(provider, None)]).await?;
         entries.pop().ok_or_else(|| {
             LockboxFailure::Engine(EngineError::Internal(
                 "lockbox: no view after delete".into(),
@@ -205,12 +208,15 @@ impl Lockbox {
     ) -> Result<Vec<LockboxEntry>, LockboxFailure> {
         self.keys()?;
         let _serial = self.stripe(user).lock().await;
-        let rows = self.store.list(user).await?;
+        let mut owner = self.store.lock_owner(user).await?;
+        let rows = self.store.list_in(&mut owner, user).await?;
         let wanted: Vec<(Provider, Option<LockboxRow>)> = Provider::ALL
             .into_iter()
             .map(|p| (p, rows.iter().find(|r| r.provider == p).cloned()))
             .collect();
-        self.reconcile(engine, user, &wanted).await
+        let entries = self.reconcile(engine, user, &wanted).await?;
+        owner.commit().await?;
+        Ok(entries)
     }
 
     /// Checks a key live: `raw` when given, else the stored one.
@@ -287,6 +293,9 @@ impl Lockbox {
         wanted: &[(Provider, Option<LockboxRow>)],
     ) -> Result<Vec<LockboxEntry>, LockboxFailure> {
         let space = format!("user:{user}");
+        // Another node may have written these documents a moment ago: read
+        // its changes first, so the comparison below sees them.
+        engine.catch_up_with_store(&space).await?;
         let current: Vec<Option<LockboxDoc>> = {
             let s = engine.space(&space).await?;
             let data = s.read();

@@ -42,6 +42,21 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs a statement inside the owner's lock transaction when there is one
+/// (PostgreSQL), else on the pool.
+macro_rules! on_locked {
+    ($store:expr, $lock:expr, $exec:ident => $body:expr) => {
+        match ($store, $lock.0.as_mut()) {
+            (_, Some(tx)) => {
+                let $exec = &mut **tx;
+                $body
+            }
+            (LockboxStore::Sqlite($exec), None) => $body,
+            (LockboxStore::Postgres($exec), None) => $body,
+        }
+    };
+}
+
 /// The columns [`row_from`] reads.
 macro_rules! columns {
     () => {
@@ -98,26 +113,33 @@ impl LockboxStore {
 
     /// The owner's rows, in provider order.
     pub async fn list(&self, owner: &str) -> StoreResult<Vec<LockboxRow>> {
+        self.list_in(&mut OwnerLock(None), owner).await
+    }
+
+    /// [`list`](Self::list) inside the owner's lock: a lock holder needs no
+    /// second connection from the small pool.
+    pub async fn list_in(&self, lock: &mut OwnerLock, owner: &str) -> StoreResult<Vec<LockboxRow>> {
         let sql = concat!(
             "SELECT ",
             columns!(),
             " FROM lockbox WHERE owner = $1 ORDER BY provider"
         );
-        let rows = on_pool!(self, pool => {
-            let rows = sqlx::query(sql).bind(owner).fetch_all(pool).await?;
+        let rows = on_locked!(self, lock, exec => {
+            let rows = sqlx::query(sql).bind(owner).fetch_all(exec).await?;
             rows.iter().map(row_from).collect::<StoreResult<Vec<_>>>()?
         });
         Ok(rows)
     }
 
-    /// Inserts or replaces the owner's key for the row's provider.
-    pub async fn upsert(&self, row: &LockboxRow) -> StoreResult<()> {
+    /// Inserts or replaces the owner's key for the row's provider, inside
+    /// the owner's lock (it takes effect when the lock is committed).
+    pub async fn upsert(&self, lock: &mut OwnerLock, row: &LockboxRow) -> StoreResult<()> {
         let sql = "INSERT INTO lockbox (owner, provider, kid, sealed, last4, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6) \
                    ON CONFLICT (owner, provider) DO UPDATE SET kid = excluded.kid, \
                    sealed = excluded.sealed, last4 = excluded.last4, updated_at = excluded.updated_at";
         let sealed = row.sealed.encode();
-        on_pool!(self, pool => {
+        on_locked!(self, lock, exec => {
             sqlx::query(sql)
                 .bind(&row.owner)
                 .bind(row.provider.as_str())
@@ -125,21 +147,26 @@ impl LockboxStore {
                 .bind(&sealed)
                 .bind(&row.last4)
                 .bind(&row.updated_at)
-                .execute(pool)
+                .execute(exec)
                 .await?
                 .rows_affected()
         });
         Ok(())
     }
 
-    /// Removes the owner's key; true when there was one.
-    pub async fn delete(&self, owner: &str, provider: Provider) -> StoreResult<bool> {
+    /// Removes the owner's key, inside the owner's lock; true when there was one.
+    pub async fn delete(
+        &self,
+        lock: &mut OwnerLock,
+        owner: &str,
+        provider: Provider,
+    ) -> StoreResult<bool> {
         let sql = "DELETE FROM lockbox WHERE owner = $1 AND provider = $2";
-        let n = on_pool!(self, pool => {
+        let n = on_locked!(self, lock, exec => {
             sqlx::query(sql)
                 .bind(owner)
                 .bind(provider.as_str())
-                .execute(pool)
+                .execute(exec)
                 .await?
                 .rows_affected()
         });
@@ -201,6 +228,39 @@ impl LockboxStore {
 
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
+    }
+
+    /// Serializes one owner's lockbox writes across every node sharing a
+    /// PostgreSQL database: a transaction holding an advisory lock, in which
+    /// the row writes run. [`OwnerLock::commit`] makes them take effect;
+    /// dropping the guard instead (an error path) rolls them back and frees
+    /// the lock (the pool rolls back on release). For SQLite, which one node
+    /// owns, the guard is empty and the writes go straight to the pool.
+    pub async fn lock_owner(&self, owner: &str) -> StoreResult<OwnerLock> {
+        match self {
+            LockboxStore::Sqlite(_) => Ok(OwnerLock(None)),
+            LockboxStore::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(format!("tidemark.lockbox:{owner}"))
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(OwnerLock(Some(tx)))
+            }
+        }
+    }
+}
+
+/// Held while one owner's lockbox rows and documents are brought in step.
+pub struct OwnerLock(Option<sqlx::Transaction<'static, sqlx::Postgres>>);
+
+impl OwnerLock {
+    /// Commits the row writes made under the lock and frees it.
+    pub async fn commit(self) -> StoreResult<()> {
+        if let Some(tx) = self.0 {
+            tx.commit().await?;
+        }
+        Ok(())
     }
 }
 
