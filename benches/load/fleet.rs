@@ -28,6 +28,8 @@ pub struct Ctx {
     pub args: Args,
     pub scenario: String,
     pub target: Target,
+    /// The second node (`--url2`), if any.
+    pub target2: Option<Target>,
     pub sources: Sources,
     auth: Option<Auth>,
     /// Names this run's users, so runs never share a client id or a space.
@@ -41,6 +43,7 @@ impl Ctx {
     pub fn new(args: Args) -> Result<Ctx, String> {
         let scenario = args.scenario.clone().unwrap_or_default();
         let target = Target::parse(&args.url)?;
+        let target2 = args.url2.as_deref().map(Target::parse).transpose()?;
         let sources = Sources::new(&target, args.sources);
         let auth = args
             .secret
@@ -56,12 +59,26 @@ impl Ctx {
             args,
             scenario,
             target,
+            target2,
             sources,
             auth,
             run,
             deadline,
             connecting,
         })
+    }
+
+    /// Which node tab `i` of a user connects to: with `--url2`, even tabs
+    /// to the first and odd ones to the second.
+    pub fn node_of(&self, tab: usize) -> usize {
+        if self.target2.is_some() { tab % 2 } else { 0 }
+    }
+
+    pub fn node(&self, n: usize) -> &Target {
+        match (&self.target2, n) {
+            (Some(t), 1) => t,
+            _ => &self.target,
+        }
     }
 
     /// The user with index `i` in this run and scenario.

@@ -48,6 +48,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     let expected = writes * (p.tabs as u64 - 1);
     let elapsed = crate::stats::max_f(&results, "elapsed_s").max(1e-6);
     let other = merged(&results, "h_other_tab");
+    let cross = merged(&results, "h_cross_node");
     let acks = merged(&results, "h_ack");
     r.set("connected", connected);
     r.set("writes", writes);
@@ -56,6 +57,10 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("expected_deliveries", expected);
     r.set("behind", sum(&results, "behind"));
     r.set("other_tab_ms", summary(&other));
+    if ctx.target2.is_some() {
+        r.set("nodes", 2);
+        r.set("cross_node_ms", summary(&cross));
+    }
     r.set("ack_ms", summary(&acks));
     crate::stats::per_op(&mut r, "server_us_per_write", writes);
     if connected < (p.users * p.tabs) as u64 {
@@ -82,6 +87,12 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
         "  send to receipt in the other tabs: {}  (target p99 < 10 ms)",
         brief(&other)
     ));
+    if ctx.target2.is_some() {
+        r.line(format!(
+            "  of which written on the other node: {}",
+            brief(&cross)
+        ));
+    }
     r.line(format!("  ack: {}", brief(&acks)));
     Ok(r)
 }
@@ -89,6 +100,8 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
 struct Shared {
     errs: Errs,
     other: Lat,
+    /// The part of `other` written through the other node (`--url2`).
+    cross: Lat,
     acks: Lat,
     /// Mutations sent, and answered (ack or reject).
     sent: AtomicU64,
@@ -112,6 +125,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     let sh = Arc::new(Shared {
         errs: Errs::default(),
         other: Lat::default(),
+        cross: Lat::default(),
         acks: Lat::default(),
         sent: AtomicU64::new(0),
         answered: AtomicU64::new(0),
@@ -208,6 +222,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     f.insert("gaps".into(), sh.gaps.load(Ordering::Relaxed).into());
     f.insert("dups".into(), sh.dups.load(Ordering::Relaxed).into());
     f.insert("h_other_tab".into(), sh.other.b64().into());
+    f.insert("h_cross_node".into(), sh.cross.b64().into());
     f.insert("h_ack".into(), sh.acks.b64().into());
     link.emit(done(&sh.errs, f));
 }
@@ -230,7 +245,8 @@ async fn tab_task(
         let token = ctx.token(&ctx.user(user), USER)?;
         let _permit = ctx.connecting.acquire().await.map_err(|e| e.to_string())?;
         let until = ctx.until(60.0);
-        let mut ws = client::connect(&ctx.target, &ctx.sources, &token).await?;
+        let node = ctx.node(ctx.node_of(tab));
+        let mut ws = client::connect(node, &ctx.sources, &token).await?;
         client::welcome(&mut ws, until).await?;
         client::send(&mut ws, client::hello(&cid, json!({"user:me": null}))).await?;
         while !tr.started {
@@ -309,6 +325,10 @@ async fn tab_task(
                                 if a.origin.is_some_and(|o| o.client_id != cid) {
                                     if let Some(t) = client::stamp(a.value) {
                                         sh.other.record(now.saturating_sub(t));
+                                        let from = writer_tab(a.value);
+                                        if from.is_some_and(|w| ctx.node_of(w) != ctx.node_of(tab)) {
+                                            sh.cross.record(now.saturating_sub(t));
+                                        }
                                     }
                                     sh.deliveries.fetch_add(1, Ordering::Relaxed);
                                 }
@@ -323,4 +343,13 @@ async fn tab_task(
     }
     sh.gaps.fetch_add(tr.gaps, Ordering::Relaxed);
     sh.dups.fetch_add(tr.dups, Ordering::Relaxed);
+}
+
+/// The tab that wrote a `bench/tabs` value (`{"t": .., "tab": N}`).
+fn writer_tab(value: Option<&serde_json::value::RawValue>) -> Option<usize> {
+    #[derive(serde::Deserialize)]
+    struct V {
+        tab: usize,
+    }
+    serde_json::from_str::<V>(value?.get()).ok().map(|v| v.tab)
 }
