@@ -188,6 +188,47 @@ async fn writes_on_both_nodes_to_one_space_lose_nothing() {
     b.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_on_another_node_with_its_cursor() {
+    let (_db, a, b) = two_nodes().await;
+    let alice = a.token("alice");
+    let (mut ws, mut rep) = subscriber(&a, &alice, "tab").await;
+    for i in 1..=3u64 {
+        assert_eq!(note(&a, &alice, i).await, i);
+    }
+    until_version(&mut ws, &mut rep, 3).await;
+    drop(ws);
+    // Written on b while the tab is away; the tab comes back to b, then to a.
+    for i in 4..=6u64 {
+        assert_eq!(note(&b, &alice, i).await, i);
+    }
+    // Back on b: exactly the versions it missed.
+    let mut ws = Ws::open(&b.base, &alice).await;
+    let cursor = json!({"epoch": rep.epoch, "version": rep.version});
+    ws.hello("tab", json!({ "user:me": cursor })).await;
+    let f = ws.recv().await;
+    assert_eq!(f["type"], "events", "only what it missed: {f}");
+    assert_eq!((f["from"].as_u64(), f["to"].as_u64()), (Some(3), Some(6)));
+    rep.apply(&f);
+    drop(ws);
+    // Then on a again: up to date, and live from there (7 written on b).
+    let mut ws = Ws::open(&a.base, &alice).await;
+    let cursor = json!({"epoch": rep.epoch, "version": rep.version});
+    ws.hello("tab", json!({ "user:me": cursor })).await;
+    let f = ws.recv().await;
+    assert_eq!(f["type"], "up_to_date", "{f}");
+    rep.apply(&f);
+    assert_eq!(note(&b, &alice, 7).await, 7);
+    until_version(&mut ws, &mut rep, 7).await;
+    assert_eq!(rep.seen, (1..=7).collect::<Vec<_>>());
+    assert_eq!(
+        rep.snapshots, 1,
+        "only the first subscription took a snapshot"
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
 /// Runs one statement on the PostgreSQL server's admin database; returns
 /// the first column of its first row, if any.
 async fn admin(sql: String) -> Option<i64> {
