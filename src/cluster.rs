@@ -17,7 +17,7 @@ use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::engine::{Engine, WeakEngine};
 use crate::store::Notice;
@@ -32,11 +32,17 @@ struct Want {
 
 type Pending = Arc<Mutex<HashMap<String, Want>>>;
 
+/// Spaces catching up at once. Each reads the database; after a lost LISTEN
+/// connection every loaded space does, and unbounded that would take the
+/// whole pool from this node's own clients.
+const PARALLEL: usize = 8;
+
 /// Follows the store's feed of other nodes' commits until the feed ends or
 /// the engine is dropped.
 pub fn follow(engine: &Engine, mut feed: mpsc::Receiver<Notice>) {
     let weak = engine.downgrade();
     let pending: Pending = Arc::default();
+    let permits = Arc::new(Semaphore::new(PARALLEL));
     tokio::spawn(async move {
         loop {
             let notice = tokio::select! {
@@ -53,10 +59,12 @@ pub fn follow(engine: &Engine, mut feed: mpsc::Receiver<Notice>) {
             };
             engine.note_foreign();
             match notice {
-                Notice::Moved { space, version } => want(&engine, &pending, space, version),
+                Notice::Moved { space, version } => {
+                    want(&engine, &pending, &permits, space, version)
+                }
                 Notice::Missed => {
                     for space in engine.loaded_names() {
-                        want(&engine, &pending, space, u64::MAX);
+                        want(&engine, &pending, &permits, space, u64::MAX);
                     }
                 }
             }
@@ -64,7 +72,7 @@ pub fn follow(engine: &Engine, mut feed: mpsc::Receiver<Notice>) {
     });
 }
 
-fn want(engine: &Engine, pending: &Pending, space: String, version: u64) {
+fn want(engine: &Engine, pending: &Pending, permits: &Arc<Semaphore>, space: String, version: u64) {
     match engine.loaded(&space) {
         // Not in memory: whoever loads it reads the new head.
         None => return,
@@ -81,14 +89,18 @@ fn want(engine: &Engine, pending: &Pending, space: String, version: u64) {
         Entry::Vacant(e) => {
             let name = e.key().clone();
             e.insert(Want { version, seq: 0 });
-            tokio::spawn(catch_up(engine.downgrade(), pending.clone(), name));
+            let job = catch_up(engine.downgrade(), pending.clone(), permits.clone(), name);
+            tokio::spawn(job);
         }
     }
 }
 
 /// Brings one space up to the database until no newer notice is pending.
-async fn catch_up(weak: WeakEngine, pending: Pending, name: String) {
+async fn catch_up(weak: WeakEngine, pending: Pending, permits: Arc<Semaphore>, name: String) {
     loop {
+        let Ok(permit) = permits.acquire().await else {
+            return;
+        };
         let Some(want) = lock(&pending).get(&name).copied() else {
             return;
         };
@@ -111,7 +123,7 @@ async fn catch_up(weak: WeakEngine, pending: Pending, name: String) {
                 }
             }
         };
-        drop(engine);
+        drop((engine, permit));
         if !done {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
