@@ -7,6 +7,8 @@
 mod common;
 mod lockbox_support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::ws::{Replica, Ws};
@@ -351,4 +353,95 @@ async fn lockbox_writes_on_two_nodes_leave_row_and_view_in_step() {
     }
     a.stop().await;
     b.stop().await;
+}
+
+/// One mutation through `/v1/sync` on `base`: the acked version, or `None`
+/// when the node did not answer (its outcome is then unknown).
+async fn sync_put(http: &reqwest::Client, base: &str, token: &str, mid: u64) -> Option<u64> {
+    let body = json!({"client_id": "phone", "mutations": [{"mutation_id": mid, "space": "user:me",
+        "ops": [{"op": "put", "collection": "items", "id": mid.to_string(), "value": {"mid": mid}}]}]});
+    let r = http
+        .post(format!("{base}/v1/sync"))
+        .bearer_auth(token)
+        .json(&body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    let v: Value = r.json().await.ok()?;
+    let res = &v["results"][0];
+    assert_eq!(res["status"], "ack", "{v}");
+    res["version"].as_u64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
+    use common::proc::spawn_server;
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut a = spawn_server(&db).await;
+    let b = spawn_server(&db).await;
+    let alice = common::token("alice", tidemark::engine::Role::User);
+    let mut ws = Ws::open(&b.base, &alice).await;
+    ws.hello("tab", json!({"user:me": null})).await;
+    let mut rep = Replica::default();
+    rep.apply(&ws.recv().await);
+
+    // One client writes through a; a is killed while a write is most likely
+    // in flight (committed or not: the client cannot know), and the client
+    // retries that mutation on b and goes on there.
+    const N: u64 = 300;
+    let acked = Arc::new(AtomicU64::new(0));
+    let a_base = a.base.clone();
+    let killer = {
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            while acked.load(Ordering::SeqCst) < 120 {
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            a.child.kill().expect("kill -9 node a");
+            let _ = a.child.wait();
+        })
+    };
+    let http = reqwest::Client::new();
+    let mut versions = Vec::new();
+    let mut base = a_base.clone();
+    let mut mid = 1;
+    while mid <= N {
+        match sync_put(&http, &base, &alice, mid).await {
+            Some(v) => {
+                versions.push(v);
+                acked.store(mid, Ordering::SeqCst);
+                mid += 1;
+            }
+            None => {
+                assert_eq!(base, a_base, "node b stopped answering");
+                base = b.base.clone();
+            }
+        }
+    }
+    killer.await.expect("killer");
+    assert_ne!(base, a_base, "a was killed before the writes ended");
+    // Each mutation has exactly one version: none lost, none applied twice.
+    let mut sorted = versions.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=N).collect::<Vec<_>>(), "{versions:?}");
+    // b's subscriber saw every version once, in order, and holds every item
+    // at the version its ack named.
+    until_version(&mut ws, &mut rep, N).await;
+    assert_eq!(rep.seen, (1..=N).collect::<Vec<_>>());
+    let (_, state) = common::decode(
+        http.get(format!("{}/v1/spaces/user:me/state", b.base))
+            .bearer_auth(&alice)
+            .send()
+            .await
+            .expect("state"),
+    )
+    .await;
+    let docs = state["docs"].as_array().expect("docs");
+    assert_eq!(docs.len() as u64, N);
+    for (i, v) in versions.iter().enumerate() {
+        let id = (i + 1).to_string();
+        let d = docs.iter().find(|d| d["id"] == id.as_str()).expect("item");
+        assert_eq!(d["version"].as_u64(), Some(*v), "{d}");
+    }
 }

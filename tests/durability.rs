@@ -2,10 +2,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::proc::spawn_server;
 use common::{Backend, TestDb, token};
 use serde_json::{Value, json};
 use tidemark::engine::Role;
@@ -14,51 +15,6 @@ both_stores!(
     kill_9_loses_no_acknowledged_write,
     sigterm_closes_sockets_with_1012_and_exits_0
 );
-
-struct Proc {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Proc {
-    /// Never leave a server behind, whatever the test's outcome.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn spawn_server(db: &TestDb) -> Proc {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    #[allow(clippy::zombie_processes)] // Proc's Drop kills and waits.
-    let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
-        .env("TIDEMARK_DATABASE_URL", &db.url)
-        .env("TIDEMARK_JWT_SECRET", common::SECRET)
-        .env("TIDEMARK_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the tidemark binary");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return Proc { child, base };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not become ready");
-}
 
 async fn kill_9_loses_no_acknowledged_write(b: Backend) {
     let db = TestDb::new(b).await;

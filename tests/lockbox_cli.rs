@@ -7,7 +7,6 @@ mod lockbox_support;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use common::{Backend, TestDb, TestServer};
 use lockbox_support::*;
@@ -268,20 +267,10 @@ async fn server_and_rotation_logs_never_contain_a_key(b: Backend) {
     let mut proc = Proc { child };
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..200 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "the server did not become ready");
+    assert!(
+        common::proc::wait_ready(&base).await,
+        "the server did not become ready"
+    );
     let call = |method: &str, token: &str, path: &str, body: Option<serde_json::Value>| {
         let mut rb = http
             .request(method.parse().unwrap(), format!("{base}{path}"))

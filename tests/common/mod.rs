@@ -317,4 +317,5 @@ pub async fn decode(r: reqwest::Response) -> (u16, Value) {
     };
     (status, v)
 }
+pub mod proc;
 pub mod ws;
