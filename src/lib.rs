@@ -11,6 +11,7 @@
 //! - [`config`]: settings from flags and `TIDEMARK_*` variables.
 //! - [`cluster`]: several nodes on one PostgreSQL follow each other's commits.
 //! - [`server`]: binds it all together and runs until shutdown.
+//! - [`watch`]: `tidemark watch SPACE`, a client that prints a space's changes.
 //!
 //! Data flows one way: transport -> engine -> store.
 
@@ -22,3 +23,4 @@ pub mod http;
 pub mod protocol;
 pub mod server;
 pub mod store;
+pub mod watch;

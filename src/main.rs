@@ -53,6 +53,26 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CatalogCmd,
     },
+    /// Print a space's changes as they happen, one JSON line per frame
+    /// (snapshot or catch-up first, then each event); resumes from its cursor
+    /// after a lost connection.
+    Watch {
+        /// `catalog`, `user:ID`, or `user:me` (the token's user).
+        space: String,
+        /// The server to follow.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Token to connect with (default: one signed with TIDEMARK_JWT_SECRET,
+        /// for --user, else with the service role).
+        #[arg(long, env = "TIDEMARK_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Sign the default token for this user (role `user`).
+        #[arg(long)]
+        user: Option<String>,
+        /// Exit after this many versions (default: run until interrupted).
+        #[arg(long)]
+        count: Option<u64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +190,37 @@ async fn run(cli: Cli) -> Result<(), String> {
             .await?;
             println!("{report}");
             Ok(())
+        }
+        Cmd::Watch {
+            space,
+            server,
+            token,
+            user,
+            count,
+        } => {
+            let token = match token {
+                Some(t) => t,
+                None => {
+                    let secret = cli
+                        .serve
+                        .jwt_secret
+                        .ok_or("give --token (or TIDEMARK_TOKEN) or set TIDEMARK_JWT_SECRET")?;
+                    let auth =
+                        tidemark::http::auth::Auth::new(secret.as_bytes(), cli.serve.jwt_audience);
+                    let (who, role) = match user {
+                        Some(u) => (u, Role::User),
+                        None => ("tidemark-watch".to_string(), Role::Service),
+                    };
+                    auth.mint(&who, role, 24 * 3600)?.0
+                }
+            };
+            let args = tidemark::watch::WatchArgs {
+                server,
+                token,
+                space,
+                count,
+            };
+            tidemark::watch::watch(&args, |line| println!("{line}")).await
         }
     }
 }

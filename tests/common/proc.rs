@@ -27,6 +27,11 @@ pub async fn spawn_server(db: &TestDb) -> Proc {
         .local_addr()
         .unwrap()
         .port();
+    spawn_server_on(db, port).await
+}
+
+/// [`spawn_server`] on a given port (a restart where clients expect it).
+pub async fn spawn_server_on(db: &TestDb, port: u16) -> Proc {
     #[allow(clippy::zombie_processes)] // Proc's Drop kills and waits.
     let child = Command::new(env!("CARGO_BIN_EXE_tidemark"))
         .env("TIDEMARK_DATABASE_URL", &db.url)
