@@ -445,3 +445,45 @@ async fn a_node_killed_mid_stream_loses_nothing_and_applies_nothing_twice() {
         assert_eq!(d["version"].as_u64(), Some(*v), "{d}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_more_than_the_log_keeps_resyncs_its_subscribers() {
+    // A short log and ring: what b misses is compacted away before it hears.
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut args = lockbox_support::lockbox_args(&db);
+    args.log_retention_events = 5;
+    args.ring_events = 4;
+    let a = TestServer::start(&args).await;
+    let b = TestServer::start(&args).await;
+    let alice = a.token("alice");
+    let (mut ws_b, mut rep_b) = subscriber(&b, &alice, "tab-b").await;
+    assert_eq!(note(&a, &alice, 1).await, 1);
+    until_version(&mut ws_b, &mut rep_b, 1).await;
+
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_string();
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+    admin(format!(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND query LIKE 'LISTEN %'"
+    ))
+    .await;
+    for i in 2..=31u64 {
+        assert_eq!(note(&a, &alice, i).await, i);
+    }
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    // b cannot replay 2..=31 (the log starts near 26): its subscriber gets a
+    // snapshot that supersedes them, then hears what follows.
+    until_version(&mut ws_b, &mut rep_b, 31).await;
+    assert_eq!(rep_b.snapshots, 2, "one resync snapshot");
+    assert_eq!(rep_b.docs.len(), 31);
+    assert_eq!(note(&a, &alice, 32).await, 32);
+    until_version(&mut ws_b, &mut rep_b, 32).await;
+    assert_eq!(rep_b.docs.len(), 32);
+    a.stop().await;
+    b.stop().await;
+}
