@@ -245,6 +245,35 @@ async fn admin(sql: String) -> Option<i64> {
     n
 }
 
+fn db_name(db: &TestDb) -> String {
+    db.url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_string()
+}
+
+/// Closes the database to new connections and cuts every node's LISTEN
+/// connection: no node hears another until [`reopen`]. Connections already
+/// in the nodes' pools go on working.
+async fn deafen(db: &TestDb) {
+    let name = db_name(db);
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
+    admin(format!(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = '{name}' AND query LIKE 'LISTEN %'"
+    ))
+    .await;
+}
+
+async fn reopen(db: &TestDb) {
+    admin(format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
+        db_name(db)
+    ))
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_listen_connection_misses_nothing() {
     let (db, a, b) = two_nodes().await;
@@ -253,27 +282,19 @@ async fn a_dropped_listen_connection_misses_nothing() {
     assert_eq!(note(&a, &alice, 1).await, 1);
     until_version(&mut ws_b, &mut rep_b, 1).await;
 
-    // Close the database to new connections and cut both nodes' LISTEN
-    // connections: b cannot listen again until it reopens. a writes on over
-    // its pool's open connections.
-    let name = db
-        .url
-        .rsplit('/')
-        .next()
-        .expect("database name")
-        .to_string();
-    let listeners =
-        format!("FROM pg_stat_activity WHERE datname = '{name}' AND query LIKE 'LISTEN %'");
+    // Cut both nodes' LISTEN connections, with the database closed to new
+    // ones: b cannot listen again until it reopens. a writes on over its
+    // pool's open connections.
+    let listening = format!(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE 'LISTEN %'",
+        db_name(&db)
+    );
     assert_eq!(
-        admin(format!("SELECT COUNT(*) {listeners}")).await,
+        admin(listening).await,
         Some(2),
         "one LISTEN connection per node"
     );
-    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
-    admin(format!(
-        "SELECT COUNT(pg_terminate_backend(pid)) {listeners}"
-    ))
-    .await;
+    deafen(&db).await;
     for i in 2..=4u64 {
         assert_eq!(note(&a, &alice, i).await, i);
     }
@@ -283,7 +304,7 @@ async fn a_dropped_listen_connection_misses_nothing() {
         "b cannot hear a while its LISTEN connection is down"
     );
     // b connects again, reads what it missed, and hears what follows.
-    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    reopen(&db).await;
     until_version(&mut ws_b, &mut rep_b, 4).await;
     assert_eq!(note(&a, &alice, 5).await, 5);
     until_version(&mut ws_b, &mut rep_b, 5).await;
@@ -460,22 +481,11 @@ async fn a_node_that_missed_more_than_the_log_keeps_resyncs_its_subscribers() {
     assert_eq!(note(&a, &alice, 1).await, 1);
     until_version(&mut ws_b, &mut rep_b, 1).await;
 
-    let name = db
-        .url
-        .rsplit('/')
-        .next()
-        .expect("database name")
-        .to_string();
-    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
-    admin(format!(
-        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE datname = '{name}' AND query LIKE 'LISTEN %'"
-    ))
-    .await;
+    deafen(&db).await;
     for i in 2..=31u64 {
         assert_eq!(note(&a, &alice, i).await, i);
     }
-    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).await;
+    reopen(&db).await;
     // b cannot replay 2..=31 (the log starts near 26): its subscriber gets a
     // snapshot that supersedes them, then hears what follows.
     until_version(&mut ws_b, &mut rep_b, 31).await;
