@@ -28,13 +28,14 @@ pub struct Accepted {
     pub on_upgrade: OnUpgrade,
 }
 
-fn bad(status: StatusCode, message: &str) -> ApiError {
+/// A refused handshake: the usual JSON error.
+fn bad(status: StatusCode, message: &str) -> Box<Response> {
     let code = if status == StatusCode::UPGRADE_REQUIRED {
         "upgrade_required"
     } else {
         "bad_request"
     };
-    ApiError::new(status, code, message.to_string())
+    Box::new(ApiError::new(status, code, message.to_string()).into_response())
 }
 
 /// A comma-separated header lists `token` (case-insensitively, as
@@ -61,38 +62,31 @@ pub fn accept(req: &mut Request) -> Result<Accepted, Box<Response>> {
         return Err(bad(
             StatusCode::BAD_REQUEST,
             "expected `Connection: upgrade` (a WebSocket handshake)",
-        )
-        .into_response()
-        .into());
+        ));
     }
     if !has_token(h, header::UPGRADE, "websocket") {
         return Err(bad(
             StatusCode::BAD_REQUEST,
             "expected `Upgrade: websocket` (a WebSocket handshake)",
-        )
-        .into_response()
-        .into());
+        ));
     }
     match h.get(header::SEC_WEBSOCKET_VERSION) {
         None => {
             return Err(bad(
                 StatusCode::BAD_REQUEST,
                 "`Sec-WebSocket-Version` header missing (expected 13)",
-            )
-            .into_response()
-            .into());
+            ));
         }
         Some(v) if v.as_bytes() != b"13" => {
             let mut refused = bad(
                 StatusCode::UPGRADE_REQUIRED,
                 "this server speaks WebSocket version 13 only",
-            )
-            .into_response();
+            );
             refused.headers_mut().insert(
                 header::SEC_WEBSOCKET_VERSION,
                 HeaderValue::from_static("13"),
             );
-            return Err(refused.into());
+            return Err(refused);
         }
         Some(_) => {}
     }
@@ -104,9 +98,7 @@ pub fn accept(req: &mut Request) -> Result<Accepted, Box<Response>> {
         return Err(bad(
             StatusCode::BAD_REQUEST,
             "`Sec-WebSocket-Key` must be 16 bytes in base64",
-        )
-        .into_response()
-        .into());
+        ));
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     // Subprotocol tokens are case-sensitive (RFC 6455 §4.1).
@@ -115,9 +107,7 @@ pub fn accept(req: &mut Request) -> Result<Accepted, Box<Response>> {
         return Err(bad(
             StatusCode::UPGRADE_REQUIRED,
             "this connection cannot be upgraded to a WebSocket",
-        )
-        .into_response()
-        .into());
+        ));
     };
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let rh = response.headers_mut();
