@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::cluster::{admin, db_name, deafen, note, reopen, subscriber, until_version};
 use common::ws::{Replica, Ws};
 use common::{Backend, TestDb, TestServer};
 use serde_json::{Value, json};
@@ -18,51 +19,7 @@ use serde_json::{Value, json};
 /// Two servers (nodes) on one fresh PostgreSQL database, with the lockbox's
 /// test master key.
 async fn two_nodes() -> (TestDb, TestServer, TestServer) {
-    let db = TestDb::new(Backend::Postgres).await;
-    let a = TestServer::start(&lockbox_support::lockbox_args(&db)).await;
-    let b = TestServer::start(&lockbox_support::lockbox_args(&db)).await;
-    (db, a, b)
-}
-
-/// A subscriber of `user:me` that has its snapshot.
-async fn subscriber(node: &TestServer, token: &str, client: &str) -> (Ws, Replica) {
-    let mut ws = Ws::open(&node.base, token).await;
-    ws.hello(client, json!({"user:me": null})).await;
-    let mut rep = Replica::default();
-    let snap = ws.recv().await;
-    assert_eq!(snap["type"], "snapshot", "{snap}");
-    rep.apply(&snap);
-    (ws, rep)
-}
-
-/// Reads frames into `rep` until it holds `version`.
-async fn until_version(ws: &mut Ws, rep: &mut Replica, version: u64) {
-    while rep.version < version {
-        let f = ws
-            .try_recv(Duration::from_secs(10))
-            .await
-            .unwrap_or_else(|| panic!("stuck at version {} waiting for {version}", rep.version));
-        rep.apply(&f);
-    }
-}
-
-/// Puts `notes/n{i}` = `{"i": i}` as mutation `i` of client `writer`; returns
-/// the version it acked.
-async fn note(node: &TestServer, token: &str, i: u64) -> u64 {
-    let id = format!("n{i}");
-    let r = node
-        .put(
-            token,
-            "writer",
-            i,
-            "user:me",
-            "notes",
-            &id,
-            json!({ "i": i }),
-        )
-        .await;
-    assert_eq!(r["status"], "ack", "{r}");
-    r["version"].as_u64().expect("version")
+    common::cluster::two_nodes_with(lockbox_support::lockbox_args).await
 }
 
 fn patch(mid: u64, field: &str, value: u64) -> Value {
@@ -229,49 +186,6 @@ async fn a_client_resumes_on_another_node_with_its_cursor() {
     );
     a.stop().await;
     b.stop().await;
-}
-
-/// Runs one statement on the PostgreSQL server's admin database; returns
-/// the first column of its first row, if any.
-async fn admin(sql: String) -> Option<i64> {
-    let pool = sqlx::PgPool::connect(&common::pg_admin_url())
-        .await
-        .expect("admin connection");
-    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .fetch_optional(&pool)
-        .await
-        .expect("admin statement");
-    pool.close().await;
-    n
-}
-
-fn db_name(db: &TestDb) -> String {
-    db.url
-        .rsplit('/')
-        .next()
-        .expect("database name")
-        .to_string()
-}
-
-/// Closes the database to new connections and cuts every node's LISTEN
-/// connection: no node hears another until [`reopen`]. Connections already
-/// in the nodes' pools go on working.
-async fn deafen(db: &TestDb) {
-    let name = db_name(db);
-    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")).await;
-    admin(format!(
-        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE datname = '{name}' AND query LIKE 'LISTEN %'"
-    ))
-    .await;
-}
-
-async fn reopen(db: &TestDb) {
-    admin(format!(
-        "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-        db_name(db)
-    ))
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,5 @@
-//! The catch-up rule of design.md §3, in one function used by every transport.
+//! The catch-up rule (docs/architecture.md, "Catch-up"), in one function
+//! used by every transport.
 
 use std::sync::Arc;
 
@@ -9,15 +10,20 @@ use super::{Engine, EngineError};
 use crate::protocol::{CatchUp, Cursor, RawDoc, RawEvent};
 
 impl Engine {
-    /// What a client holding `cursor` needs to reach the space's current version:
-    /// epoch mismatch or a future cursor -> snapshot; equal -> up to date; in the
-    /// ring -> events from memory; in the durable log -> events from the
-    /// database (paged); otherwise -> snapshot.
+    /// What a client holding `cursor` needs to reach the space's current version.
+    /// A cursor this node's memory does not hold (ahead of it, or another
+    /// epoch) first brings memory up to the database (`reach.rs`: lag is not
+    /// the future). Then: epoch mismatch or a cursor still ahead -> snapshot;
+    /// equal -> up to date; in the ring -> events from memory; in the durable
+    /// log -> events from the database (paged); otherwise -> snapshot.
     pub async fn catch_up(
         &self,
         space: &Space,
         cursor: Option<&Cursor>,
     ) -> Result<CatchUp, EngineError> {
+        if let Some(c) = cursor {
+            self.reach(space, Some(&c.epoch), c.version).await?;
+        }
         let (epoch, head, from_ring, db_range) = {
             let d = space.read();
             let epoch = d.epoch.to_string();

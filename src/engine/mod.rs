@@ -6,6 +6,7 @@ mod access;
 mod apply;
 mod catchup;
 mod mutate;
+mod reach;
 pub mod space;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,7 @@ use serde_json::value::RawValue;
 pub use access::{CATALOG, Principal, Role, valid_user_id};
 pub use apply::{Change, Limits, Rejection, apply_ops, merge_patch, valid_collection, valid_id};
 pub use mutate::MutationInput;
+pub use reach::REACH_TIMEOUT;
 use space::{DocEntry, Ring, Space, SpaceData};
 
 use crate::store::{Store, StoreError};
@@ -265,7 +267,10 @@ impl Engine {
     }
 
     /// Waits until the space's version exceeds `since` or `wait` elapses;
-    /// returns the head either way. Served from memory.
+    /// returns the head either way. Served from memory, except that a `since`
+    /// this node has not reached yet (another node wrote it) first brings
+    /// memory up to the database: the answer is never below `since` unless
+    /// the database itself is.
     pub async fn wait_version(
         &self,
         name: &str,
@@ -273,7 +278,7 @@ impl Engine {
         wait: Duration,
     ) -> Result<(String, u64), EngineError> {
         loop {
-            let s = self.space(name).await?;
+            let s = self.space_at(name, None, since).await?;
             let mut rx = s.head.subscribe();
             if s.is_evicted() {
                 continue; // subscribed to a space that just left memory

@@ -29,13 +29,19 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// The whole space. An `If-None-Match` naming a version this node has not
+/// reached yet (written on another node) is read from the database first;
+/// a match answers 304.
 async fn state(
     State(st): State<AppState>,
     AuthUser(who): AuthUser,
     Path(space): Path<String>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let name = who.readable(&space)?;
     let s = st.engine.space(&name).await?;
+    let held = if_none_match(&headers);
+    reach_tags(&st, &s, held).await?;
     let CatchUp::Snapshot {
         epoch,
         version,
@@ -49,6 +55,9 @@ async fn state(
         ));
     };
     let etag = etag(&epoch, version);
+    if held.is_some_and(|v| etag_matches(v, &etag)) {
+        return Ok(not_modified(etag));
+    }
     let mut resp = Json(SpaceState {
         space: name,
         epoch,
@@ -66,7 +75,10 @@ struct VersionQuery {
     wait: Option<f64>,
 }
 
-/// Served from memory: after a space's first load no poll touches the database.
+/// Served from memory: after a space's first load no poll touches the
+/// database, unless the poll names a version (`since`, `If-None-Match`) this
+/// node has not reached yet; then it reads the database first and never
+/// answers below that version (unless the database itself is below it).
 async fn version(
     State(st): State<AppState>,
     AuthUser(who): AuthUser,
@@ -75,25 +87,30 @@ async fn version(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let name = who.readable(&space)?;
+    let held = if_none_match(&headers);
     let (epoch, version) = match (q.since, q.wait) {
         (Some(since), Some(wait)) if wait > 0.0 => {
             let wait = Duration::from_secs_f64(wait.min(st.cfg.long_poll_max.as_secs_f64()));
+            let s = st.engine.space(&name).await?;
+            reach_tags(&st, &s, held).await?;
             tokio::select! {
                 r = st.engine.wait_version(&name, since, wait) => r?,
                 _ = st.shutdown.cancelled() => st.engine.head(&name).await?,
             }
         }
-        _ => st.engine.head(&name).await?,
+        _ => {
+            let s = st
+                .engine
+                .space_at(&name, None, q.since.unwrap_or(0))
+                .await?;
+            reach_tags(&st, &s, held).await?;
+            let d = s.read();
+            (d.epoch.to_string(), d.version)
+        }
     };
     let tag = etag(&epoch, version);
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| etag_matches(v, &tag))
-    {
-        let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        resp.headers_mut().insert(header::ETAG, tag);
-        return Ok(resp);
+    if held.is_some_and(|v| etag_matches(v, &tag)) {
+        return Ok(not_modified(tag));
     }
     let mut resp = Json(VersionInfo {
         space: name,
@@ -105,6 +122,39 @@ async fn version(
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(resp)
+}
+
+fn if_none_match(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn not_modified(tag: HeaderValue) -> Response {
+    let mut resp = StatusCode::NOT_MODIFIED.into_response();
+    resp.headers_mut().insert(header::ETAG, tag);
+    resp
+}
+
+/// Brings the space up to the database when an `If-None-Match` tag names
+/// a version of it this node has not reached (a tag from another node).
+/// Tags that are not ours (`"*"`, another shape) are passed over; at most
+/// four are looked at.
+async fn reach_tags(
+    st: &AppState,
+    s: &crate::engine::space::Space,
+    tags: Option<&str>,
+) -> ApiResult<()> {
+    for tag in tags.unwrap_or_default().split(',').take(4) {
+        let t = tag.trim().trim_start_matches("W/").trim_matches('"');
+        let Some((epoch, v)) = t.rsplit_once(':') else {
+            continue;
+        };
+        if let Ok(v) = v.parse::<u64>() {
+            st.engine.reach(s, Some(epoch), v).await?;
+        }
+    }
+    Ok(())
 }
 
 fn etag(epoch: &str, version: u64) -> HeaderValue {

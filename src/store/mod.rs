@@ -28,6 +28,9 @@ pub enum StoreError {
     BadUrl(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database did not answer in time (retryable).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

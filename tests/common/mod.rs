@@ -317,5 +317,7 @@ pub async fn decode(r: reqwest::Response) -> (u16, Value) {
     };
     (status, v)
 }
+pub mod cluster;
 pub mod proc;
+pub mod sse;
 pub mod ws;

@@ -46,6 +46,10 @@ pub async fn history(
     space: &str,
     since: Option<u64>,
 ) -> Result<Value, EngineError> {
+    if let Some(v) = since {
+        // A version acknowledged on another node: read the database first.
+        engine.space_at(space, None, v).await?;
+    }
     let mut cols = io::read(engine, space, &[CONVERSATIONS, MESSAGES])
         .await?
         .into_iter();
