@@ -11,6 +11,8 @@ use common::cluster::{deafen, note, reopen, subscriber, until_version};
 use common::sse::Sse;
 use common::ws::Ws;
 use common::{TestDb, TestServer};
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 async fn two_nodes() -> (TestDb, TestServer, TestServer) {
@@ -225,6 +227,113 @@ async fn a_cursor_ahead_of_a_node_that_cannot_reach_the_database_gets_a_retryabl
         (Some("up_to_date"), Some(2)),
         "{f}"
     );
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The race as a client meets it: every version a acknowledges is used at
+/// once as a cursor on b (WebSocket, SSE, long-poll in turn) while another
+/// client keeps a busy. No answer is ever behind the cursor, and b's own
+/// subscriber sees every version once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acked_versions_used_at_once_on_the_other_node_never_go_back() {
+    const ROUNDS: u64 = 450;
+    let (_db, a, b) = two_nodes().await;
+    let alice = a.token("alice");
+    let (mut ws_b, mut rep_b) = subscriber(&b, &alice, "tab-b").await;
+    let epoch = rep_b.epoch.clone();
+    let (target_tx, mut target) = tokio::sync::watch::channel(u64::MAX);
+    let follower = tokio::spawn(async move {
+        loop {
+            let t = *target.borrow_and_update();
+            if rep_b.version >= t {
+                return rep_b;
+            }
+            tokio::select! {
+                f = ws_b.try_recv(Duration::from_secs(30)) => rep_b.apply(&f.expect("b's subscriber stalled")),
+                _ = target.changed() => {}
+            }
+        }
+    });
+    let busy_stop = tokio_util::sync::CancellationToken::new();
+    let busy = {
+        let (http, url, tok, stop) = (
+            a.http.clone(),
+            a.url("/v1/sync"),
+            alice.clone(),
+            busy_stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut mid = 0;
+            while !stop.is_cancelled() {
+                mid += 1;
+                let body = json!({"client_id": "busy", "mutations": [{"mutation_id": mid, "space": "user:me",
+                    "ops": [{"op": "put", "collection": "busy", "id": "x", "value": {"n": mid}}]}]});
+                let r = http
+                    .post(&url)
+                    .bearer_auth(&tok)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("busy write");
+                assert_eq!(r.status(), 200);
+            }
+            mid
+        })
+    };
+    let mut last = 0;
+    for i in 1..=ROUNDS {
+        let v = note(&a, &alice, i).await;
+        last = last.max(v);
+        match i % 3 {
+            0 => {
+                let f = ws_resume(&b, &alice, json!({"epoch": epoch, "version": v})).await;
+                let ok = match f["type"].as_str() {
+                    Some("up_to_date") => f["version"].as_u64() == Some(v),
+                    Some("events") => f["from"].as_u64() == Some(v),
+                    _ => false,
+                };
+                assert!(ok, "round {i}: cursor {v} on b answered {f}");
+            }
+            1 => {
+                let id = format!("{epoch}:{v}");
+                let mut sse = Sse::open(&b, &alice, "space=user:me", Some(&id)).await;
+                let e = sse.next().await.expect("an SSE event");
+                let ok = match e.name.as_str() {
+                    "up_to_date" => e.data["version"].as_u64() == Some(v),
+                    "events" => e.data["from"].as_u64() == Some(v),
+                    _ => false,
+                };
+                assert!(ok, "round {i}: Last-Event-ID {v} on b answered {e:?}");
+            }
+            _ => {
+                let path = format!("/v1/spaces/user:me/version?since={v}&wait=5");
+                let (st, r) = b.get(&alice, &path).await;
+                let got = r["version"].as_u64().unwrap_or(0);
+                assert!(
+                    st == 200 && got >= v,
+                    "round {i}: long-poll since {v} on b answered {r}"
+                );
+            }
+        }
+    }
+    busy_stop.cancel();
+    let busy_writes = busy.await.expect("busy writer");
+    assert!(busy_writes > 0, "a was kept busy");
+    let (_, head) = a.get(&alice, "/v1/spaces/user:me/version").await;
+    let head = head["version"].as_u64().expect("head");
+    assert!(head >= last);
+    target_tx.send_replace(head);
+    let rep_b = tokio::time::timeout(Duration::from_secs(30), follower)
+        .await
+        .expect("b's subscriber reaches a's head")
+        .expect("follower");
+    assert_eq!(
+        rep_b.seen,
+        (1..=head).collect::<Vec<_>>(),
+        "every version once, in order"
+    );
+    assert_eq!(rep_b.snapshots, 1);
     a.stop().await;
     b.stop().await;
 }

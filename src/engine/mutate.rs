@@ -9,7 +9,7 @@ use super::apply::{Change, Rejection, apply_ops};
 use super::space::{DocEntry, EventRec, Live, Space};
 use super::{Engine, EngineError, Principal};
 use crate::protocol::{MutationResult, Op, Origin, RejectCode};
-use crate::store::{ClientRecord, Commit, CommitOutcome, SpaceCommit, StoredDoc};
+use crate::store::{ClientRecord, Commit, CommitOutcome, SpaceCommit, SpaceLock, StoredDoc};
 
 /// A mutation as the engine takes it from any transport.
 #[derive(Debug, Clone)]
@@ -79,17 +79,28 @@ impl Engine {
                 return Ok((m.space.clone(), out));
             }
         };
+        let holder = m
+            .origin
+            .as_ref()
+            .map(|o| (who.user.as_str(), o.client_id.as_str()));
         for attempt in 0..MAX_ATTEMPTS {
-            if attempt >= 2 {
-                // Another node keeps winning this space: step aside for a
-                // moment (randomized, growing) so the two stop colliding.
-                tokio::time::sleep(backoff(attempt)).await;
-            }
             let space = self.space(&name).await?;
             let _w = space.writer.lock().await;
             if space.is_evicted() {
                 continue;
             }
+            // Another node won this space twice under this write: hold the
+            // space against other nodes' commits, read what they wrote, and
+            // commit while holding it, so this attempt cannot lose again.
+            let held = if attempt >= LOCK_AFTER {
+                let held = self.store().lock_space(&name, holder).await?;
+                if held.is_some() {
+                    self.refresh(&space).await?;
+                }
+                held
+            } else {
+                None
+            };
             let (epoch, base, applied) = {
                 let d = space.read();
                 (
@@ -108,7 +119,7 @@ impl Engine {
                         client: client(&result),
                         space: Some(space_commit(&name, &epoch, base, vec![], vec![])),
                     };
-                    match self.store().commit(commit).await? {
+                    match commit_with(self, held, commit).await? {
                         CommitOutcome::Stale => {
                             self.refresh(&space).await?;
                             continue;
@@ -160,7 +171,7 @@ impl Engine {
                 client: client(&result),
                 space: Some(space_commit(&name, &epoch, base, docs, stored)),
             };
-            match self.store().commit(commit).await? {
+            match commit_with(self, held, commit).await? {
                 CommitOutcome::Committed => {
                     self.publish(&space, &changes, events);
                     self.maybe_compact(&space).await;
@@ -319,16 +330,25 @@ impl Engine {
 }
 
 /// Attempts at a write whose space other nodes keep moving (each stale
-/// attempt reads their changes first). One node alone never retries.
-const MAX_ATTEMPTS: u32 = 32;
+/// attempt reads their changes first). One node alone never retries; from
+/// attempt [`LOCK_AFTER`] on the writer holds the space and cannot lose, so
+/// only a change of epoch under it can use up the rest.
+const MAX_ATTEMPTS: u32 = 8;
 
-/// A random pause of up to `attempt` milliseconds (at most 20).
-fn backoff(attempt: u32) -> std::time::Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let max_us = u64::from(attempt.min(20)) * 1000;
-    std::time::Duration::from_micros(u64::from(nanos) % max_us.max(1))
+/// Stale attempts before a write holds its space (`Store::lock_space`).
+const LOCK_AFTER: u32 = 2;
+
+/// Commits through the held space when there is one, else through the
+/// group committer.
+async fn commit_with(
+    engine: &Engine,
+    held: Option<Box<dyn SpaceLock>>,
+    commit: Commit,
+) -> Result<CommitOutcome, EngineError> {
+    Ok(match held {
+        Some(lock) => lock.commit(commit).await?,
+        None => engine.store().commit(commit).await?,
+    })
 }
 
 /// The space part of a commit; `new_version` follows from the events.

@@ -13,6 +13,19 @@ impl PostgresStore {
         node: &str,
         jobs: &[crate::store::Commit],
     ) -> crate::store::StoreResult<Vec<crate::store::CommitOutcome>> {
+        let mut tx = pool.begin().await?;
+        let outcomes = Self::write_batch(&mut *tx, node, jobs).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Decides and writes a batch in the caller's transaction (which it
+    /// leaves open): the group committer's, or a held space's (`lock.rs`).
+    pub(crate) async fn write_batch(
+        tx: &mut sqlx::PgConnection,
+        node: &str,
+        jobs: &[crate::store::Commit],
+    ) -> crate::store::StoreResult<Vec<crate::store::CommitOutcome>> {
         use std::collections::HashMap;
 
         use sqlx::{AssertSqlSafe, Row};
@@ -20,7 +33,6 @@ impl PostgresStore {
         use crate::store::group::{ph, pow2_chunks, values};
         use crate::store::{CommitOutcome, to_i64, to_u64};
 
-        let mut tx = pool.begin().await?;
         // Where each client stands.
         let mut keys: Vec<(&str, &str)> = Vec::new();
         for c in jobs {
@@ -267,7 +279,6 @@ impl PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
         Ok(outcomes)
     }
 }

@@ -4,6 +4,7 @@
 
 mod batch;
 mod group;
+mod lock;
 mod notify;
 mod postgres;
 mod sql;
@@ -124,10 +125,29 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes events with version <= `through` and tombstones older than them.
     async fn compact(&self, space: &str, through: u64) -> StoreResult<()>;
     async fn ping(&self) -> StoreResult<()>;
+    /// Holds `space` against other nodes' commits until the returned lock
+    /// commits or is dropped, so a writer that keeps losing the space to
+    /// other nodes wins the next time (PostgreSQL: the client's and the
+    /// space's rows `FOR UPDATE` in an open transaction, in the order a batch
+    /// locks them). `None` where one node owns the database (SQLite): its
+    /// writer lock in memory already orders every commit.
+    async fn lock_space(
+        &self,
+        space: &str,
+        client: Option<(&str, &str)>,
+    ) -> StoreResult<Option<Box<dyn SpaceLock>>>;
     /// Spaces moved by other nodes sharing this database, as they commit
     /// (design §7: PostgreSQL `LISTEN`/`NOTIFY`); `None` where one node owns
     /// the database (SQLite). The feed ends when the receiver is dropped.
     async fn watch(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Notice>>>;
+}
+
+/// A space held against other nodes' commits ([`Store::lock_space`]).
+#[async_trait]
+pub trait SpaceLock: Send {
+    /// Commits in the held transaction (never `Stale` while the epoch
+    /// holds), then lets the space go.
+    async fn commit(self: Box<Self>, commit: Commit) -> StoreResult<CommitOutcome>;
 }
 
 /// What the store tells the engine of other nodes' commits.

@@ -10,7 +10,9 @@ pub struct PostgresStore {
     pub(crate) read: PgPool,
     pub(crate) committer: super::group::Committer,
     /// This node's id in the notices it sends (`notify.rs`).
-    node: String,
+    pub(crate) node: String,
+    /// Spaces held against other nodes' commits now (`lock.rs`).
+    pub(crate) held: std::sync::Arc<tokio::sync::Semaphore>,
     url: String,
 }
 
@@ -38,6 +40,7 @@ impl PostgresStore {
             read: pool,
             committer,
             node,
+            held: Self::new_held(),
             url: url.to_string(),
         })
     }

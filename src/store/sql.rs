@@ -134,6 +134,14 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn lock_space(
+                &self,
+                space: &str,
+                client: Option<(&str, &str)>,
+            ) -> $crate::store::StoreResult<Option<Box<dyn $crate::store::SpaceLock>>> {
+                self.lock_for_commit(space, client).await
+            }
+
             async fn watch(
                 &self,
             ) -> $crate::store::StoreResult<

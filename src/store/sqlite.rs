@@ -31,6 +31,14 @@ impl Drop for SqliteStore {
 
 impl SqliteStore {
     /// One node owns a SQLite file: nobody else moves its spaces.
+    async fn lock_for_commit(
+        &self,
+        _space: &str,
+        _client: Option<(&str, &str)>,
+    ) -> StoreResult<Option<Box<dyn super::SpaceLock>>> {
+        Ok(None)
+    }
+
     async fn watch_others(
         &self,
     ) -> StoreResult<Option<tokio::sync::mpsc::Receiver<super::Notice>>> {
