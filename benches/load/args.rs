@@ -21,11 +21,11 @@ pub struct Args {
     /// The server, started separately.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// A second node on the same PostgreSQL database: tabs alternate between
-    /// `--url` and this one, and deliveries that crossed nodes are measured
-    /// apart (tabs).
+    /// Other nodes on the same PostgreSQL database (repeat for more): tab
+    /// `i` of a user connects to node `i % nodes` (`--url` is node 0), and
+    /// deliveries that crossed nodes are measured apart (tabs).
     #[arg(long)]
-    pub url2: Option<String>,
+    pub url2: Vec<String>,
     /// HS256 secret the server verifies tokens with.
     #[arg(long, env = "TIDEMARK_JWT_SECRET", hide_env_values = true)]
     pub secret: Option<String>,

@@ -28,8 +28,8 @@ pub struct Ctx {
     pub args: Args,
     pub scenario: String,
     pub target: Target,
-    /// The second node (`--url2`), if any.
-    pub target2: Option<Target>,
+    /// The other nodes (`--url2`, repeated), if any.
+    pub others: Vec<Target>,
     pub sources: Sources,
     auth: Option<Auth>,
     /// Names this run's users, so runs never share a client id or a space.
@@ -43,7 +43,11 @@ impl Ctx {
     pub fn new(args: Args) -> Result<Ctx, String> {
         let scenario = args.scenario.clone().unwrap_or_default();
         let target = Target::parse(&args.url)?;
-        let target2 = args.url2.as_deref().map(Target::parse).transpose()?;
+        let others = args
+            .url2
+            .iter()
+            .map(|u| Target::parse(u))
+            .collect::<Result<Vec<_>, _>>()?;
         let sources = Sources::new(&target, args.sources);
         let auth = args
             .secret
@@ -59,7 +63,7 @@ impl Ctx {
             args,
             scenario,
             target,
-            target2,
+            others,
             sources,
             auth,
             run,
@@ -68,16 +72,20 @@ impl Ctx {
         })
     }
 
-    /// Which node tab `i` of a user connects to: with `--url2`, even tabs
-    /// to the first and odd ones to the second.
+    /// Nodes the scenario spreads its clients over (`--url` and `--url2`).
+    pub fn nodes(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Which node tab `i` of a user connects to: `i % nodes`.
     pub fn node_of(&self, tab: usize) -> usize {
-        if self.target2.is_some() { tab % 2 } else { 0 }
+        tab % self.nodes()
     }
 
     pub fn node(&self, n: usize) -> &Target {
-        match (&self.target2, n) {
-            (Some(t), 1) => t,
-            _ => &self.target,
+        match n {
+            0 => &self.target,
+            n => &self.others[(n - 1) % self.others.len()],
         }
     }
 

@@ -57,8 +57,8 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("expected_deliveries", expected);
     r.set("behind", sum(&results, "behind"));
     r.set("other_tab_ms", summary(&other));
-    if ctx.target2.is_some() {
-        r.set("nodes", 2);
+    if ctx.nodes() > 1 {
+        r.set("nodes", ctx.nodes());
         r.set("cross_node_ms", summary(&cross));
     }
     r.set("ack_ms", summary(&acks));
@@ -87,7 +87,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
         "  send to receipt in the other tabs: {}  (target p99 < 10 ms)",
         brief(&other)
     ));
-    if ctx.target2.is_some() {
+    if ctx.nodes() > 1 {
         r.line(format!(
             "  of which written on the other node: {}",
             brief(&cross)

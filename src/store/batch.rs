@@ -14,7 +14,7 @@ impl PostgresStore {
         jobs: &[crate::store::Commit],
     ) -> crate::store::StoreResult<Vec<crate::store::CommitOutcome>> {
         let mut tx = pool.begin().await?;
-        let outcomes = Self::write_batch(&mut *tx, node, jobs).await?;
+        let outcomes = Self::write_batch(&mut tx, node, jobs).await?;
         tx.commit().await?;
         Ok(outcomes)
     }

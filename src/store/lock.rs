@@ -64,7 +64,7 @@ impl PostgresStore {
 impl SpaceLock for PgSpaceLock {
     async fn commit(mut self: Box<Self>, commit: Commit) -> StoreResult<CommitOutcome> {
         let jobs = [commit];
-        let mut outcomes = PostgresStore::write_batch(&mut *self.tx, &self.node, &jobs).await?;
+        let mut outcomes = PostgresStore::write_batch(&mut self.tx, &self.node, &jobs).await?;
         self.tx.commit().await?;
         Ok(outcomes.pop().unwrap_or(CommitOutcome::Stale))
     }
