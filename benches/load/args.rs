@@ -23,7 +23,8 @@ pub struct Args {
     pub url: String,
     /// Other nodes on the same PostgreSQL database (repeat for more): tab
     /// `i` of a user connects to node `i % nodes` (`--url` is node 0), and
-    /// deliveries that crossed nodes are measured apart (tabs).
+    /// deliveries that crossed nodes are measured apart (tabs); writer `i`
+    /// writes on node `i % nodes` (writes).
     #[arg(long)]
     pub url2: Vec<String>,
     /// HS256 secret the server verifies tokens with.

@@ -43,6 +43,9 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("elapsed_s", (elapsed * 1000.0).round() / 1000.0);
     r.set("mutations_per_s", rate.round());
     r.set("ack_ms", summary(&h));
+    if ctx.nodes() > 1 {
+        r.set("nodes", ctx.nodes());
+    }
     crate::stats::per_op(&mut r, "server_us_per_mutation", acks);
     if connected < p.writers as u64 {
         r.error(format!(
@@ -95,8 +98,9 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
             let opened = async {
                 let token = ctx.token(&user, USER)?;
                 let _permit = ctx.connecting.acquire().await.map_err(|e| e.to_string())?;
+                // Writer i on node i % nodes (`--url2`): every node writes.
                 Writer::open(
-                    &ctx.target,
+                    ctx.node(ctx.node_of(i)),
                     &ctx.sources,
                     &token,
                     format!("lb-{}-w{i}", ctx.run),
