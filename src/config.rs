@@ -7,13 +7,22 @@ use clap::{ArgAction, Args};
 
 use crate::engine::{EngineConfig, Limits};
 
+/// Every setting is `global`: it may come before or after the subcommand
+/// (`tidemark --dev serve`, `tidemark serve --dev`, `tidemark migrate
+/// --database-url ...`), and each subcommand's `--help` lists them.
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "TIDEMARK_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: SocketAddr,
     /// `sqlite://FILE` (created when missing) or `postgres://...`.
     #[arg(
+        global = true,
         long,
         env = "TIDEMARK_DATABASE_URL",
         default_value = "sqlite://tidemark.db"
@@ -21,83 +30,183 @@ pub struct ServeArgs {
     pub database_url: String,
     /// HS256 secret for bearer tokens. Without one a random secret is used and
     /// only `--dev` tokens work.
-    #[arg(long, env = "TIDEMARK_JWT_SECRET", hide_env_values = true)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_JWT_SECRET",
+        hide_env_values = true
+    )]
     pub jwt_secret: Option<String>,
     /// Expected `aud` claim; checked only when set.
-    #[arg(long, env = "TIDEMARK_JWT_AUDIENCE")]
+    #[arg(global = true, long, env = "TIDEMARK_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
     /// Development mode (loopback only): `POST /dev/token` mints tokens.
-    #[arg(long, env = "TIDEMARK_DEV", action = ArgAction::SetTrue)]
+    #[arg(global = true, long, env = "TIDEMARK_DEV", action = ArgAction::SetTrue)]
     pub dev: bool,
     /// Origins allowed to call the HTTP API from a browser (comma-separated).
-    #[arg(long, env = "TIDEMARK_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
     /// Largest HTTP request body.
-    #[arg(long, env = "TIDEMARK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(global = true, long, env = "TIDEMARK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Largest document (serialized JSON).
-    #[arg(long, env = "TIDEMARK_MAX_DOC_BYTES", default_value_t = 256 * 1024)]
+    #[arg(global = true, long, env = "TIDEMARK_MAX_DOC_BYTES", default_value_t = 256 * 1024)]
     pub max_doc_bytes: usize,
-    #[arg(long, env = "TIDEMARK_MAX_OPS_PER_MUTATION", default_value_t = 100)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_MAX_OPS_PER_MUTATION",
+        default_value_t = 100
+    )]
     pub max_ops_per_mutation: usize,
-    #[arg(long, env = "TIDEMARK_MAX_DOCS_PER_SPACE", default_value_t = 10_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_MAX_DOCS_PER_SPACE",
+        default_value_t = 10_000
+    )]
     pub max_docs_per_space: usize,
     /// Mutations accepted in one `POST /v1/sync`.
-    #[arg(long, env = "TIDEMARK_MAX_MUTATIONS_PER_SYNC", default_value_t = 500)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_MAX_MUTATIONS_PER_SYNC",
+        default_value_t = 500
+    )]
     pub max_mutations_per_sync: usize,
     /// Recent events kept in memory per space.
-    #[arg(long, env = "TIDEMARK_RING_EVENTS", default_value_t = 1024)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_RING_EVENTS",
+        default_value_t = 1024
+    )]
     pub ring_events: usize,
-    #[arg(long, env = "TIDEMARK_RING_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(global = true, long, env = "TIDEMARK_RING_BYTES", default_value_t = 1024 * 1024)]
     pub ring_bytes: usize,
     /// Events kept in the durable log per space (older ones are compacted).
-    #[arg(long, env = "TIDEMARK_LOG_RETENTION_EVENTS", default_value_t = 10_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_LOG_RETENTION_EVENTS",
+        default_value_t = 10_000
+    )]
     pub log_retention_events: u64,
     /// Longest long-poll wait on `/version`, seconds.
-    #[arg(long, env = "TIDEMARK_LONG_POLL_MAX_SECS", default_value_t = 30)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_LONG_POLL_MAX_SECS",
+        default_value_t = 30
+    )]
     pub long_poll_max_secs: u64,
     /// Spaces unused this long leave memory, seconds.
-    #[arg(long, env = "TIDEMARK_SPACE_IDLE_SECS", default_value_t = 300)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_SPACE_IDLE_SECS",
+        default_value_t = 300
+    )]
     pub space_idle_secs: u64,
-    #[arg(long, env = "TIDEMARK_MAX_LOADED_SPACES", default_value_t = 100_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_MAX_LOADED_SPACES",
+        default_value_t = 100_000
+    )]
     pub max_loaded_spaces: usize,
     /// WebSocket ping / SSE heartbeat interval, milliseconds.
-    #[arg(long, env = "TIDEMARK_HEARTBEAT_MS", default_value_t = 25_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_HEARTBEAT_MS",
+        default_value_t = 25_000
+    )]
     pub heartbeat_ms: u64,
     /// Largest WebSocket frame accepted from a client.
-    #[arg(long, env = "TIDEMARK_WS_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    #[arg(global = true, long, env = "TIDEMARK_WS_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
     pub ws_max_frame_bytes: usize,
     /// Outbound bytes queued per connection before it is treated as lagging.
-    #[arg(long, env = "TIDEMARK_WS_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(global = true, long, env = "TIDEMARK_WS_QUEUE_BYTES", default_value_t = 1024 * 1024)]
     pub ws_queue_bytes: usize,
     /// A connection that reads nothing for this long is closed with 4009, milliseconds.
-    #[arg(long, env = "TIDEMARK_WS_SLOW_CONSUMER_MS", default_value_t = 10_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_WS_SLOW_CONSUMER_MS",
+        default_value_t = 10_000
+    )]
     pub ws_slow_consumer_ms: u64,
     /// Time to send `auth` when no `access_token` was given, milliseconds.
-    #[arg(long, env = "TIDEMARK_WS_AUTH_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_WS_AUTH_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
     pub ws_auth_timeout_ms: u64,
-    #[arg(long, env = "TIDEMARK_WS_MAX_CONNS_PER_USER", default_value_t = 64)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_WS_MAX_CONNS_PER_USER",
+        default_value_t = 64
+    )]
     pub ws_max_conns_per_user: usize,
     /// Messages per second per connection (burst: twice this).
-    #[arg(long, env = "TIDEMARK_WS_MSG_RATE", default_value_t = 200)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_WS_MSG_RATE",
+        default_value_t = 200
+    )]
     pub ws_msg_rate: u32,
     /// Bad or excess messages within 10 s that close a connection with 4008.
-    #[arg(long, env = "TIDEMARK_WS_ABUSE_THRESHOLD", default_value_t = 50)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_WS_ABUSE_THRESHOLD",
+        default_value_t = 50
+    )]
     pub ws_abuse_threshold: u32,
     /// Time allowed for in-flight work at shutdown, seconds.
-    #[arg(long, env = "TIDEMARK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_SHUTDOWN_GRACE_SECS",
+        default_value_t = 10
+    )]
     pub shutdown_grace_secs: u64,
     /// Do not load the shipped catalog into an empty `catalog` space.
-    #[arg(long, env = "TIDEMARK_NO_DEFAULT_CATALOG", action = ArgAction::SetTrue)]
+    #[arg(global = true, long, env = "TIDEMARK_NO_DEFAULT_CATALOG", action = ArgAction::SetTrue)]
     pub no_default_catalog: bool,
     /// Time between provider health probes (`health_url`), milliseconds; 0 = off.
-    #[arg(long, env = "TIDEMARK_HEALTH_INTERVAL_MS", default_value_t = 30_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_HEALTH_INTERVAL_MS",
+        default_value_t = 30_000
+    )]
     pub health_interval_ms: u64,
     /// Longest wait for one health probe, milliseconds.
-    #[arg(long, env = "TIDEMARK_HEALTH_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_HEALTH_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
     pub health_timeout_ms: u64,
     /// Consecutive failed probes before a provider is `unavailable`.
-    #[arg(long, env = "TIDEMARK_HEALTH_FAILURES", default_value_t = 2)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_HEALTH_FAILURES",
+        default_value_t = 2
+    )]
     pub health_failures: u32,
     /// Lockbox: master keys (hidden values), server-wide provider keys, base URLs.
     #[command(flatten)]

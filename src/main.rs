@@ -276,3 +276,79 @@ fn redact_url(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Cmd};
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn settings_come_before_or_after_the_subcommand() {
+        for args in [
+            &["tidemark", "--dev"][..],
+            &["tidemark", "--dev", "serve"],
+            &["tidemark", "serve", "--dev"],
+        ] {
+            let cli = parse(args);
+            assert!(cli.serve.dev, "{args:?}");
+            assert!(matches!(cli.cmd, None | Some(Cmd::Serve)), "{args:?}");
+        }
+        let cli = parse(&[
+            "tidemark",
+            "serve",
+            "--listen",
+            "127.0.0.1:9",
+            "--database-url",
+            "sqlite://x.db",
+        ]);
+        assert_eq!(cli.serve.listen.port(), 9);
+        assert_eq!(cli.serve.database_url, "sqlite://x.db");
+        let cli = parse(&["tidemark", "migrate", "--database-url", "postgres://h/db"]);
+        assert_eq!(cli.serve.database_url, "postgres://h/db");
+        let cli = parse(&[
+            "tidemark",
+            "token",
+            "--user",
+            "alice",
+            "--jwt-secret",
+            "0123456789abcdef",
+        ]);
+        assert_eq!(cli.serve.jwt_secret.as_deref(), Some("0123456789abcdef"));
+    }
+
+    #[test]
+    fn every_subcommands_help_names_the_server_settings() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut subs: Vec<(String, clap::Command)> = cmd
+            .get_subcommands()
+            .map(|c| (c.get_name().to_string(), c.clone()))
+            .collect();
+        let mut checked = 0;
+        while let Some((name, sub)) = subs.pop() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            subs.extend(
+                sub.get_subcommands()
+                    .map(|c| (format!("{name} {}", c.get_name()), c.clone())),
+            );
+            let help = sub.clone().render_long_help().to_string();
+            for flag in ["--listen", "--database-url", "--dev", "--jwt-secret"] {
+                assert!(help.contains(flag), "`tidemark {name} --help` lacks {flag}");
+            }
+            checked += 1;
+        }
+        // serve, migrate, schema, token, keygen, lockbox, lockbox rotate,
+        // catalog, catalog load, watch
+        assert!(checked >= 10, "{checked} subcommands checked");
+        let serve = cmd.find_subcommand("serve").expect("serve");
+        let help = serve.clone().render_long_help().to_string();
+        assert!(help.contains("--ws-msg-rate"), "{help}");
+    }
+}

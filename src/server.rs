@@ -119,6 +119,48 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
+/// Options every accepted socket gets, whatever it goes on to carry
+/// (WebSocket, SSE, long-poll, plain HTTP):
+///
+/// - `TCP_NODELAY`: tidemark writes small frames, each whole, and waits for
+///   the next request or ack; with Nagle's algorithm on, a frame written
+///   while an earlier one is unacknowledged waits for the peer's delayed ACK
+///   (~40 ms on Linux). Every ack and event would carry that wait.
+/// - TCP keep-alive (first probe after 60 s idle, then every 10 s, 5 tries):
+///   a peer that vanished without a FIN (power loss, a NAT or a load balancer
+///   dropping state) is found by the kernel on connections that carry no
+///   heartbeat of their own (HTTP keep-alive, a long-poll in its wait).
+///
+/// Left alone on purpose: `SO_REUSEPORT` (two processes on one port would
+/// split clients between them without a word; run nodes on their own ports
+/// behind the balancer) and the listen backlog, set in [`bind`].
+pub fn tune_accepted(tcp: &tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
+    }
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "freebsd"))]
+    let keepalive = keepalive.with_retries(5);
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "cannot set TCP keep-alive on an accepted socket");
+    }
+}
+
+/// The listener as [`serve`] accepts from it: every accepted socket goes
+/// through [`tune_accepted`] first.
+pub fn accepting(listener: TcpListener) -> Accepting {
+    use axum::serve::ListenerExt;
+    fn tap(tcp: &mut tokio::net::TcpStream) {
+        tune_accepted(tcp)
+    }
+    listener.tap_io(tap)
+}
+
+/// What [`accepting`] returns.
+pub type Accepting = axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)>;
+
 /// Serves until `shutdown` resolves; then stops accepting, lets in-flight
 /// requests and writes finish, closes WebSockets with 1012 and ends SSE
 /// streams, all within the grace period.
@@ -142,7 +184,7 @@ pub async fn serve(
         }
     };
     let server = axum::serve(
-        listener,
+        accepting(listener),
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(signal);

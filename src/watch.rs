@@ -91,7 +91,8 @@ async fn follow(
             crate::http::ws::SUBPROTOCOL,
         ),
     );
-    let mut ws = match tokio_tungstenite::connect_async(req).await {
+    // TCP_NODELAY (the last argument): each frame goes out at once.
+    let mut ws = match tokio_tungstenite::connect_async_with_config(req, None, true).await {
         Ok((ws, _)) => ws,
         Err(e) => return End::Lost(format!("{url}: {e}")),
     };

@@ -19,28 +19,33 @@ pub struct LockboxArgs {
     /// Lockbox master keys, `kid:base64key[,kid:base64key...]`: the first
     /// encrypts, all decrypt. Without them the lockbox answers 503. Generate
     /// one with `tidemark keygen`. Prefer the variable to the flag.
-    #[arg(long, env = "TIDEMARK_MASTER_KEYS", hide_env_values = true, value_parser = secret)]
+    #[arg(global = true, long, env = "TIDEMARK_MASTER_KEYS", hide_env_values = true, value_parser = secret)]
     pub master_keys: Option<SecretString>,
     /// Server-wide OpenAI key, used when a user has none (`source: env`).
-    #[arg(long, env = "OPENAI_API_KEY", hide = true, hide_env_values = true, value_parser = secret)]
+    #[arg(global = true, long, env = "OPENAI_API_KEY", hide = true, hide_env_values = true, value_parser = secret)]
     pub openai_api_key: Option<SecretString>,
     /// Server-wide Anthropic key, used when a user has none (`source: env`).
-    #[arg(long, env = "ANTHROPIC_API_KEY", hide = true, hide_env_values = true, value_parser = secret)]
+    #[arg(global = true, long, env = "ANTHROPIC_API_KEY", hide = true, hide_env_values = true, value_parser = secret)]
     pub anthropic_api_key: Option<SecretString>,
     /// Server-wide OpenRouter key, used when a user has none (`source: env`).
-    #[arg(long, env = "OPENROUTER_API_KEY", hide = true, hide_env_values = true, value_parser = secret)]
+    #[arg(global = true, long, env = "OPENROUTER_API_KEY", hide = true, hide_env_values = true, value_parser = secret)]
     pub openrouter_api_key: Option<SecretString>,
     /// OpenAI API base URL for key checks (default https://api.openai.com/v1).
-    #[arg(long, env = "OPENAI_BASE_URL")]
+    #[arg(global = true, long, env = "OPENAI_BASE_URL")]
     pub openai_base_url: Option<String>,
     /// Anthropic API base URL for key checks (default https://api.anthropic.com).
-    #[arg(long, env = "ANTHROPIC_BASE_URL")]
+    #[arg(global = true, long, env = "ANTHROPIC_BASE_URL")]
     pub anthropic_base_url: Option<String>,
     /// OpenRouter API base URL for key checks (default https://openrouter.ai/api/v1).
-    #[arg(long, env = "OPENROUTER_BASE_URL")]
+    #[arg(global = true, long, env = "OPENROUTER_BASE_URL")]
     pub openrouter_base_url: Option<String>,
     /// How long a live key check waits for the provider, milliseconds.
-    #[arg(long, env = "TIDEMARK_KEY_CHECK_TIMEOUT_MS", default_value_t = 5_000)]
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_KEY_CHECK_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
     pub key_check_timeout_ms: u64,
 }
 
