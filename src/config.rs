@@ -165,6 +165,23 @@ pub struct ServeArgs {
         default_value_t = 200
     )]
     pub ws_msg_rate: u32,
+    /// WebSocket connections one `admin` or `service` identity may hold at once.
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_WS_TRUSTED_MAX_CONNS",
+        default_value_t = 20_000
+    )]
+    pub ws_trusted_max_conns: usize,
+    /// Messages per second per `admin` or `service` connection (burst: twice
+    /// this): publishers are not throttled like browser tabs.
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_WS_TRUSTED_MSG_RATE",
+        default_value_t = 50_000
+    )]
+    pub ws_trusted_msg_rate: u32,
     /// Bad or excess messages within 10 s that close a connection with 4008.
     #[arg(
         global = true,
@@ -232,10 +249,17 @@ impl ServeArgs {
             max_queue_bytes: self.ws_queue_bytes,
             slow_consumer: Duration::from_millis(self.ws_slow_consumer_ms),
             auth_timeout: Duration::from_millis(self.ws_auth_timeout_ms),
-            max_conns_per_user: self.ws_max_conns_per_user,
             max_subscriptions: 16,
-            msg_rate: self.ws_msg_rate,
-            msg_burst: self.ws_msg_rate.saturating_mul(2).max(1),
+            user: crate::http::RoleLimits {
+                max_conns: self.ws_max_conns_per_user,
+                msg_rate: self.ws_msg_rate,
+                msg_burst: self.ws_msg_rate.saturating_mul(2).max(1),
+            },
+            trusted: crate::http::RoleLimits {
+                max_conns: self.ws_trusted_max_conns,
+                msg_rate: self.ws_trusted_msg_rate,
+                msg_burst: self.ws_trusted_msg_rate.saturating_mul(2).max(1),
+            },
             abuse_threshold: self.ws_abuse_threshold,
             read_buffer_bytes: 1024,
         }

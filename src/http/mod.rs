@@ -44,14 +44,35 @@ pub struct WsConfig {
     /// A connection whose queue makes no progress this long is closed (4009).
     pub slow_consumer: Duration,
     pub auth_timeout: Duration,
-    pub max_conns_per_user: usize,
     pub max_subscriptions: usize,
-    /// Messages per second per connection, and the burst allowed.
-    pub msg_rate: u32,
-    pub msg_burst: u32,
+    /// Connections and message rate for role `user` (browser tabs).
+    pub user: RoleLimits,
+    /// The same for roles `admin` and `service` (back-end publishers and
+    /// subscribers, one identity for many sockets).
+    pub trusted: RoleLimits,
     /// Bad or excess messages within 10 s before the connection is closed (4008).
     pub abuse_threshold: u32,
     pub read_buffer_bytes: usize,
+}
+
+/// Per-identity WebSocket limits of one kind of caller.
+#[derive(Clone, Copy, Debug)]
+pub struct RoleLimits {
+    /// Open connections of one identity (`sub`) at once.
+    pub max_conns: usize,
+    /// Messages per second per connection, and the burst allowed.
+    pub msg_rate: u32,
+    pub msg_burst: u32,
+}
+
+impl WsConfig {
+    /// The limits a connection of `role` lives under.
+    pub fn limits(&self, role: crate::engine::Role) -> RoleLimits {
+        match role {
+            crate::engine::Role::User => self.user,
+            crate::engine::Role::Admin | crate::engine::Role::Service => self.trusted,
+        }
+    }
 }
 
 /// The one state type every handler gets.

@@ -41,6 +41,8 @@ struct Conn {
     subs: HashMap<String, Sub>,
     out: Arc<Outbox>,
     last_seen: Instant,
+    /// This connection's role's connection and rate limits.
+    limits: crate::http::RoleLimits,
     tokens: f64,
     refilled: Instant,
     violations: u32,
@@ -75,11 +77,13 @@ pub async fn run(rd: Reader, wr: OwnedWriteHalf, st: AppState, auth: Option<(Pri
         None => first_auth(&st, &mut stream, &out).await,
     };
     if let Some((who, expires_at)) = auth {
-        match st.ws_registry.take(&who.user, st.cfg.ws.max_conns_per_user) {
+        let limits = st.cfg.ws.limits(who.role);
+        match st.ws_registry.take(&who.user, limits.max_conns) {
             None => out.close_with(4008, "too many connections for this user"),
             Some(_slot) => {
                 let mut c = Conn {
-                    tokens: st.cfg.ws.msg_burst as f64,
+                    tokens: limits.msg_burst as f64,
+                    limits,
                     st,
                     who,
                     expires_at,
@@ -219,11 +223,11 @@ impl Conn {
     /// Token bucket over incoming frames; violations within a 10 s window past
     /// the threshold close the connection with 4008.
     fn over_rate(&mut self) -> bool {
-        let cfg = &self.st.cfg.ws;
+        let l = self.limits;
         let now = Instant::now();
         let dt = now.duration_since(self.refilled).as_secs_f64();
         self.refilled = now;
-        self.tokens = (self.tokens + dt * cfg.msg_rate as f64).min(cfg.msg_burst as f64);
+        self.tokens = (self.tokens + dt * l.msg_rate as f64).min(l.msg_burst as f64);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             false
