@@ -45,8 +45,9 @@ pub struct Args {
     /// Loopback source addresses to spread client sockets over (127.0.0.2, ...).
     #[arg(long, default_value_t = 8)]
     pub sources: usize,
-    /// Messages per second per WebSocket connection, under the server's
-    /// per-connection limit (TIDEMARK_WS_MSG_RATE, 200 by default). 0 = unpaced.
+    /// Messages per second per WebSocket connection of role `user`, under the
+    /// server's per-connection limit (TIDEMARK_WS_MSG_RATE, 200 by default).
+    /// 0 = unpaced. The fanout scenario's admin publisher is never paced.
     #[arg(long, default_value_t = 190.0)]
     pub conn_rate: f64,
     /// Connection attempts in flight at once.

@@ -59,7 +59,9 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
         &ctx.sources,
         &admin,
         format!("lb-{}-fanout-admin", ctx.run),
-        ctx.args.conn_rate,
+        // Not paced: the server holds admin connections to their own,
+        // much higher rate (TIDEMARK_WS_TRUSTED_MSG_RATE).
+        0.0,
     )
     .await?;
     let server = ServerWatch::start(ctx.args.pid);
