@@ -118,10 +118,9 @@ async fn run(args: args::Args, scenario: String) -> i32 {
         r.line(format!("{scenario}: aborted: {e}"));
         r
     });
-    report.set(
-        "wall_s",
-        (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-    );
+    let wall = started.elapsed().as_secs_f64();
+    report.set("wall_s", (wall * 10.0).round() / 10.0);
+    generator_share(&mut report, wall);
     print_report(&ctx, &scenario, &store, report)
 }
 
@@ -178,4 +177,21 @@ fn print_report(ctx: &Ctx, scenario: &str, store: &str, r: Report) -> i32 {
         }
     );
     if r.ok() { 0 } else { 1 }
+}
+
+/// The generator's share of the machine's cores over the run; past 80% the
+/// run says so: its figures may be the generator's, not the server's.
+fn generator_share(r: &mut Report, wall_s: f64) {
+    let Some(cpu) = r.fields.get("client_cpu_s").and_then(|v| v.as_f64()) else {
+        return;
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let share = cpu / (wall_s.max(1e-3) * cores);
+    r.set("generator_cpu_share", (share * 100.0).round() / 100.0);
+    if share > 0.8 {
+        r.line(format!(
+            "  note: the generator used {:.0}% of the machine's {cores} cores: it may be what bounds this run",
+            share * 100.0
+        ));
+    }
 }

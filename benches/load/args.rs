@@ -84,6 +84,11 @@ pub struct Args {
     /// Changes not yet delivered to everyone (fanout; 1 = one at a time).
     #[arg(long, default_value_t = 1)]
     pub inflight: usize,
+    /// fanout: `--inflight` counts unacknowledged changes only, as an outside
+    /// publisher does (the next change goes as soon as one is acked), not
+    /// changes still on their way to subscribers.
+    #[arg(long)]
+    pub pipelined: bool,
     /// Measured duration, seconds (tabs, writes, poll per mode).
     #[arg(long)]
     pub duration: Option<f64>,

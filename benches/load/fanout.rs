@@ -41,6 +41,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("n", p.n);
     r.set("changes", p.changes);
     r.set("inflight", inflight);
+    r.set("pipelined", ctx.args.pipelined);
     let procs = ctx.procs(p.n);
     r.set("procs", procs);
     let mut fleet = Fleet::start(ctx, procs, WORKER).await?;
@@ -85,7 +86,14 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     let mut sent = 0usize;
     let mut quiet_since = Instant::now();
     loop {
-        while sent < p.changes && pending.len() + w.unacked() < inflight {
+        let in_flight = |pending: usize, unacked: usize| {
+            if ctx.args.pipelined {
+                unacked
+            } else {
+                pending + unacked
+            }
+        };
+        while sent < p.changes && in_flight(pending.len(), w.unacked()) < inflight {
             if Instant::now() >= ctx.deadline {
                 break;
             }
