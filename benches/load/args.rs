@@ -89,6 +89,11 @@ pub struct Args {
     /// changes still on their way to subscribers.
     #[arg(long)]
     pub pipelined: bool,
+    /// fanout: the publisher sends at most this many changes per second
+    /// (offered load for latency-under-load runs); 0 = as fast as the
+    /// window allows.
+    #[arg(long, default_value_t = 0.0)]
+    pub publish_rate: f64,
     /// Measured duration, seconds (tabs, writes, poll per mode).
     #[arg(long)]
     pub duration: Option<f64>,

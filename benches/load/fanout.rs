@@ -42,6 +42,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("changes", p.changes);
     r.set("inflight", inflight);
     r.set("pipelined", ctx.args.pipelined);
+    r.set("publish_rate", ctx.args.publish_rate);
     let procs = ctx.procs(p.n);
     r.set("procs", procs);
     let mut fleet = Fleet::start(ctx, procs, WORKER).await?;
@@ -60,8 +61,9 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
         &ctx.sources,
         &admin,
         format!("lb-{}-fanout-admin", ctx.run),
-        // Not paced: the server holds admin connections to their own,
-        // much higher rate (TIDEMARK_WS_TRUSTED_MSG_RATE).
+        // Not paced here (--publish-rate paces the loop below, which goes on
+        // reading acks meanwhile): the server holds admin connections to
+        // their own, much higher rate (TIDEMARK_WS_TRUSTED_MSG_RATE).
         0.0,
     )
     .await?;
@@ -85,6 +87,10 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     // ack before sending the next one.
     let mut sent = 0usize;
     let mut quiet_since = Instant::now();
+    // --publish-rate: changes go out on a fixed schedule (open loop).
+    let gap =
+        (ctx.args.publish_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / ctx.args.publish_rate));
+    let mut next_send = Instant::now();
     loop {
         let in_flight = |pending: usize, unacked: usize| {
             if ctx.args.pipelined {
@@ -93,7 +99,10 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
                 pending + unacked
             }
         };
-        while sent < p.changes && in_flight(pending.len(), w.unacked()) < inflight {
+        while sent < p.changes
+            && in_flight(pending.len(), w.unacked()) < inflight
+            && Instant::now() >= next_send
+        {
             if Instant::now() >= ctx.deadline {
                 break;
             }
@@ -109,15 +118,21 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
                 break;
             }
             sent += 1;
+            if let Some(g) = gap {
+                next_send += g;
+            }
         }
-        if w.unacked() == 0 && pending.is_empty() {
+        let waiting = sent < p.changes && Instant::now() < ctx.deadline;
+        if w.unacked() == 0 && pending.is_empty() && !(waiting && gap.is_some()) {
             if sent < p.changes {
                 r.error("deadline reached before all changes were sent");
             }
             break;
         }
         let until = (quiet_since + Duration::from_secs(10)).min(ctx.deadline);
+        let may_send = waiting && in_flight(pending.len(), w.unacked()) < inflight;
         tokio::select! {
+            _ = tokio::time::sleep_until(next_send), if gap.is_some() && may_send => {}
             a = w.ack(None, until), if w.unacked() > 0 => match a {
                 Ok((_, ack)) => {
                     quiet_since = Instant::now();
