@@ -1,4 +1,4 @@
-//! tidemark load generator (issue 4): speaks the real protocol over real
+//! Tidemark load generator: speaks the real protocol over real
 //! sockets to a separately started server.
 //!
 //! ```sh

@@ -1,4 +1,4 @@
-//! Scale-out (design §7): several nodes share one PostgreSQL. The store hears
+//! Scale-out (docs/architecture.md, "Several nodes"): several nodes share one PostgreSQL. The store hears
 //! which spaces other nodes moved (`LISTEN`/`NOTIFY`, `store/notify.rs`);
 //! here each such space that this node holds in memory catches up from the
 //! database, under its writer lock, and publishes the events to this node's

@@ -1,4 +1,4 @@
-//! Settings from flags or `TIDEMARK_*` environment variables (design.md §9).
+//! Settings from flags or `TIDEMARK_*` environment variables (README, "Configuration").
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -4,10 +4,16 @@
 //! held in memory and stored durably; changes reach every subscriber in order.
 //!
 //! # Layout
+//! The design (concepts, guarantees and their tests, catch-up, the path of
+//! a mutation, several nodes) is in `docs/architecture.md`; the wire
+//! protocol in `docs/protocol.md`.
+//!
 //! - [`protocol`]: wire types (serde + schemars), the shapes clients rely on.
-//! - [`engine`]: spaces, ring log, catch-up, the mutation path.
+//! - [`engine`]: spaces, ring log, access, catch-up, the mutation path.
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
-//! - [`http`]: axum routes, auth, errors.
+//! - [`domain`]: the seeds' collections over the engine: settings, model
+//!   preferences, the catalog, chat history, the lockbox (encrypted keys).
+//! - [`http`]: axum routes (WebSocket, SSE, HTTP, the seeds' façades), auth, errors.
 //! - [`config`]: settings from flags and `TIDEMARK_*` variables.
 //! - [`cluster`]: several nodes on one PostgreSQL follow each other's commits.
 //! - [`server`]: binds it all together and runs until shutdown.

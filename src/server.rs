@@ -53,7 +53,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
         .map_err(|e| StartError::Config(e.to_string()))?;
     let store = crate::store::connect(&args.database_url).await?;
     let mut engine_cfg = args.engine_config();
-    // Seed domain checks and event names (issue 5).
+    // Seed domain checks and event names.
     crate::domain::setup::install_hooks(&mut engine_cfg);
     // Lockbox and model_config checks run after any validator installed above.
     let catalog = crate::domain::lockbox::CatalogView::default();
@@ -61,7 +61,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
         engine_cfg.validator.take(),
         catalog.clone(),
     ));
-    // Other nodes on the same PostgreSQL (design §7); SQLite has none.
+    // Other nodes on the same PostgreSQL (docs/architecture.md, "Several nodes"); SQLite has none.
     let others = store.watch().await?;
     let engine = Engine::new(store, engine_cfg);
     if let Some(feed) = others {
@@ -80,7 +80,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
         crate::domain::lockbox::Lockbox::open(&args.lockbox, master_keys, &args.database_url)
             .await
             .map_err(StartError::Config)?;
-    // Default catalog and provider health task (issue 5); stops at shutdown.
+    // Default catalog and provider health task; stops at shutdown.
     let shutdown = tokio_util::sync::CancellationToken::new();
     let domain_cfg = crate::domain::setup::DomainConfig::from_args(args);
     let domain = crate::domain::setup::start(&engine, &domain_cfg, shutdown.clone()).await;

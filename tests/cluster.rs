@@ -1,4 +1,4 @@
-//! Scale-out (design §7): two nodes on one PostgreSQL database. A change
+//! Scale-out (docs/architecture.md, "Several nodes"): two nodes on one PostgreSQL database. A change
 //! written on one node reaches the other node's WebSocket subscribers, long
 //! polls and reads, in order and exactly once; writes on both nodes to the
 //! same space interleave without losing either side's fields; a dropped

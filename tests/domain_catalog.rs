@@ -1,4 +1,4 @@
-//! Issue 5, point 3: the catalog in the `catalog` space — checks, the seed 001
+//! The catalog in the `catalog` space — checks, the seed 001
 //! event names, idempotent loading (HTTP and CLI), the default catalog, and
 //! live delivery of `model_deprecated`.
 

@@ -1,4 +1,4 @@
-//! Issue 5, point 6: seed 003's chat sync. The full-history payload writes
+//! Seed 003's chat sync. The full-history payload writes
 //! only what changed; failed messages are never stored; usage counts each
 //! message once, when it is first stored.
 

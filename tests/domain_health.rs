@@ -1,4 +1,4 @@
-//! Issue 5, point 4: provider health. A local HTTP server stands in for a
+//! Provider health. A local HTTP server stands in for a
 //! provider's health URL; the server's probes turn its answers into
 //! `provider_status_changed` events, once per change.
 

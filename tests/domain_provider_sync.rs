@@ -1,4 +1,4 @@
-//! Issue 5, point 5: seed 001's provider sync API (snake_case) and its
+//! Seed 001's provider sync API (snake_case) and its
 //! WebSocket, over real sockets on both stores.
 
 mod common;

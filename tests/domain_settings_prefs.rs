@@ -1,4 +1,4 @@
-//! Issue 5, points 1 and 2: `settings/ui` (seed 002) and model preferences
+//! `settings/ui` (seed 002) and model preferences
 //! with the seed 000 API, over real sockets on both stores.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Issue 2: every acknowledged change survives `kill -9` of the server process.
+//! Every acknowledged change survives `kill -9` of the server process.
 
 mod common;
 

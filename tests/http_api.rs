@@ -1,4 +1,4 @@
-//! Issue 2: HTTP surface, auth and isolation, long-poll, limits and errors.
+//! HTTP surface, auth and isolation, long-poll, limits and errors.
 
 mod common;
 
@@ -94,7 +94,7 @@ async fn catalog_is_read_by_all_and_written_by_admin(b: Backend) {
     let (_db, s) = server(b).await;
     let user = s.token("alice");
     let admin = token("root", Role::Admin);
-    // A valid provider document: catalog documents are checked (issue 5).
+    // A valid provider document: catalog documents are checked.
     let doc =
         json!({"id": "openai", "display_name": "OpenAI", "status": "available", "enabled": true});
     let (st, v) = s

@@ -1,4 +1,4 @@
-//! Issue 2: dev tokens, REST idempotency and ordering, store outage (503).
+//! Dev tokens, REST idempotency and ordering, store outage (503).
 
 mod common;
 

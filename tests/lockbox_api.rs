@@ -1,4 +1,4 @@
-//! Issue 6: the lockbox over HTTP and WebSocket, on SQLite and PostgreSQL.
+//! The lockbox over HTTP and WebSocket, on SQLite and PostgreSQL.
 
 mod common;
 mod lockbox_support;

@@ -1,4 +1,4 @@
-//! Issue 6 through the real binary: refusing bad master keys, `keygen`,
+//! The lockbox through the real binary: refusing bad master keys, `keygen`,
 //! `lockbox rotate` from key A to key B, and the server's own log output
 //! never holding a key.
 

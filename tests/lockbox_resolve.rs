@@ -1,4 +1,4 @@
-//! Issue 6 / seed 004: `model_config/current` validated against the catalog,
+//! Seed 004: `model_config/current` validated against the catalog,
 //! and the service-only resolution with each fallback of its chain.
 
 mod common;

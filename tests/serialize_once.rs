@@ -1,4 +1,4 @@
-//! Issue 3: an event is encoded once; every subscriber gets the same bytes.
+//! An event is encoded once; every subscriber gets the same bytes.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Issue 3: server-sent events with Last-Event-ID resume; graceful shutdown.
+//! Server-sent events with Last-Event-ID resume; graceful shutdown.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Issue 2 behaviour over real sockets, against SQLite and PostgreSQL.
+//! Sync behaviour over real sockets, against SQLite and PostgreSQL.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Issue 3: the WebSocket protocol over real sockets.
+//! The WebSocket protocol over real sockets.
 
 mod common;
 

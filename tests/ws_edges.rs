@@ -1,4 +1,4 @@
-//! Issue 3: bad input, auth, limits, heartbeat, slow consumers.
+//! Bad input, auth, limits, heartbeat, slow consumers.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Issue 3: several writers and subscribers; subscribers disconnect, stall and
+//! Several writers and subscribers; subscribers disconnect, stall and
 //! resume mid-stream. Every subscriber ends holding exactly the store's state,
 //! having seen a gap-free version sequence.
 

@@ -8,7 +8,7 @@
  *   client.on('status', (status) => badge(status, client.lastSyncedRelative()));
  *   await me.patch('settings', 'ui', { theme: 'dark' });
  *
- * What it does (see docs/protocol.md for the wire, design.md §1-4 and §11):
+ * What it does (see docs/protocol.md for the wire, docs/architecture.md for the design):
  *  - every write applies optimistically at once and resolves on `ack`; on
  *    `reject` it is rolled back and the still-pending writes are re-applied on
  *    top of the server's state (the view is always "server state + pending");

@@ -1,4 +1,4 @@
-//! The domain documents as stored (design.md §5). These types document the
+//! The domain documents as stored (README, "Seed features"). These types document the
 //! shapes (their JSON Schemas are in `proto-schema/domain-*.json`); the checks
 //! that guard every write, whatever the transport, are in [`super::validate`].
 

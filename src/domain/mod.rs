@@ -1,4 +1,4 @@
-//! Domain layers over the engine (design.md §5): the seeds' collections,
+//! Domain layers over the engine (README, "Seed features"): the seeds' collections,
 //! the lockbox and the compatibility façades.
 
 pub mod catalog;

@@ -1,4 +1,4 @@
-//! Who may touch which space (design.md §2.6).
+//! Who may touch which space (docs/architecture.md, "Guarantees").
 
 use super::EngineError;
 

@@ -90,9 +90,9 @@ pub struct AppState {
     pub ws_hubs: Arc<ws::Hubs>,
     /// Time allowed for in-flight work at shutdown.
     pub grace: Duration,
-    /// Encrypted API keys and model-config resolution (issue 6).
+    /// Encrypted API keys and model-config resolution.
     pub lockbox: Arc<crate::domain::lockbox::Lockbox>,
-    /// What the seed façades need besides the engine (issue 5).
+    /// What the seed façades need besides the engine.
     pub domain: Arc<crate::domain::setup::Domain>,
 }
 

@@ -1,4 +1,4 @@
-//! Wire types shared by every transport (design.md §10). Serde shapes here are
+//! Wire types shared by every transport (docs/protocol.md). Serde shapes here are
 //! what clients rely on; `proto-schema/` is generated from them.
 
 pub mod schema;

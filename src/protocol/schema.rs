@@ -29,7 +29,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("http-version", schema_of::<VersionInfo>()),
         ("http-state", schema_of::<SpaceState>()),
         ("http-error", schema_of::<ErrorBody>()),
-        // Lockbox (issue 6): the redacted document, the HTTP answers, the
+        // Lockbox: the redacted document, the HTTP answers, the
         // model config document and its service-only resolution.
         ("lockbox-doc", schema_of::<lockbox::LockboxDoc>()),
         ("http-lockbox-entry", schema_of::<lockbox::LockboxEntry>()),
@@ -43,7 +43,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
             "http-model-config-resolved",
             schema_of::<lockbox::ResolvedModelConfig>(),
         ),
-        // Seed domain documents (issue 5): what each collection holds.
+        // Seed domain documents: what each collection holds.
         ("settings-ui-doc", schema_of::<domain_docs::UiSettings>()),
         (
             "model-preference-doc",

@@ -94,7 +94,7 @@ pub enum EventOp {
     Delete,
 }
 
-/// One committed change (design.md §1). An upsert carries the whole value.
+/// One committed change (docs/architecture.md, "Concepts"). An upsert carries the whole value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     pub space: String,

@@ -1,4 +1,4 @@
-//! WebSocket (and SSE) messages, design.md §4 and §10-11.
+//! WebSocket (and SSE) messages, docs/protocol.md.
 
 use std::collections::BTreeMap;
 

@@ -137,7 +137,7 @@ pub trait Store: Send + Sync + 'static {
         client: Option<(&str, &str)>,
     ) -> StoreResult<Option<Box<dyn SpaceLock>>>;
     /// Spaces moved by other nodes sharing this database, as they commit
-    /// (design §7: PostgreSQL `LISTEN`/`NOTIFY`); `None` where one node owns
+    /// (PostgreSQL `LISTEN`/`NOTIFY`; docs/architecture.md, "Several nodes"); `None` where one node owns
     /// the database (SQLite). The feed ends when the receiver is dropped.
     async fn watch(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Notice>>>;
 }

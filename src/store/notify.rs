@@ -1,4 +1,4 @@
-//! Scale-out (design §7): nodes sharing one PostgreSQL tell each other which
+//! Scale-out (docs/architecture.md, "Several nodes"): nodes sharing one PostgreSQL tell each other which
 //! spaces moved. Every commit batch that moves a space sends
 //! `NOTIFY tidemark, 'space:version:node'` inside its transaction (so it is
 //! delivered at commit, never for a rolled-back batch); every node `LISTEN`s

@@ -1,4 +1,4 @@
-//! Encrypted API keys (issue 6).
+//! Encrypted API keys.
 //!
 //! # Layout
 //! - [`keys`]: the master keyring from `TIDEMARK_MASTER_KEYS` (first key

@@ -1,4 +1,4 @@
-//! The seeds' compatibility façades (design.md §5), thin over the domain
+//! The seeds' compatibility façades (README, "Seed features"), thin over the domain
 //! layer: model preferences and settings (seeds 000, 002), provider sync
 //! (seed 001), chat sync and usage (seed 003), and the catalog admin endpoint.
 

@@ -1,4 +1,4 @@
-//! Lockbox endpoints (issue 6): `GET /v1/lockbox`, `PUT|DELETE
+//! Lockbox endpoints: `GET /v1/lockbox`, `PUT|DELETE
 //! /v1/lockbox/{provider}`, `POST /v1/lockbox/{provider}/validate`, and the
 //! service-only `GET /internal/v1/users/{user}/model-config`.
 //!

@@ -1,4 +1,4 @@
-//! `GET /v1/ws`: the WebSocket transport (design.md §4, §11).
+//! `GET /v1/ws`: the WebSocket transport (docs/protocol.md, "WebSocket").
 
 mod conn;
 mod fanout;
