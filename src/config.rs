@@ -265,6 +265,20 @@ impl ServeArgs {
         }
     }
 
+    /// The domain's background work (default catalog, provider health).
+    pub fn domain_config(&self) -> crate::domain::setup::DomainConfig {
+        use crate::domain::catalog::health::HealthConfig;
+        crate::domain::setup::DomainConfig {
+            default_catalog: !self.no_default_catalog,
+            health: HealthConfig {
+                interval: Duration::from_millis(self.health_interval_ms),
+                timeout: Duration::from_millis(self.health_timeout_ms.max(1)),
+                failures: self.health_failures.max(1),
+            },
+            env_keys: crate::domain::prefs::EnvKeys::from_args(&self.lockbox),
+        }
+    }
+
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
             limits: Limits {

@@ -17,10 +17,12 @@
 //! - [`config`]: settings from flags and `TIDEMARK_*` variables.
 //! - [`cluster`]: several nodes on one PostgreSQL follow each other's commits.
 //! - [`server`]: binds it all together and runs until shutdown.
-//! - [`watch`]: `tidemark watch SPACE`, a client that prints a space's changes.
+//! - [`cli`]: the command line (`tidemark serve|migrate|token|keygen|lockbox|catalog|watch`);
+//!   `tidemark watch SPACE` is a client that prints a space's changes.
 //!
 //! Data flows one way: transport -> engine -> store.
 
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod domain;
@@ -29,4 +31,3 @@ pub mod http;
 pub mod protocol;
 pub mod server;
 pub mod store;
-pub mod watch;

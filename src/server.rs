@@ -82,7 +82,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
             .map_err(StartError::Config)?;
     // Default catalog and provider health task; stops at shutdown.
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let domain_cfg = crate::domain::setup::DomainConfig::from_args(args);
+    let domain_cfg = args.domain_config();
     let domain = crate::domain::setup::start(&engine, &domain_cfg, shutdown.clone()).await;
     Ok(AppState {
         engine,

@@ -2,7 +2,6 @@
 //! names), the default catalog and the provider health task.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -24,20 +23,6 @@ pub struct DomainConfig {
     pub default_catalog: bool,
     pub health: HealthConfig,
     pub env_keys: EnvKeys,
-}
-
-impl DomainConfig {
-    pub fn from_args(args: &crate::config::ServeArgs) -> Self {
-        DomainConfig {
-            default_catalog: !args.no_default_catalog,
-            health: HealthConfig {
-                interval: Duration::from_millis(args.health_interval_ms),
-                timeout: Duration::from_millis(args.health_timeout_ms.max(1)),
-                failures: args.health_failures.max(1),
-            },
-            env_keys: EnvKeys::from_args(&args.lockbox),
-        }
-    }
 }
 
 /// Installs the validator and the seed 001 event names.

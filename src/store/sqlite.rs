@@ -1,15 +1,11 @@
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::sqlite_wal::WalState;
 use super::{Commit, CommitOutcome, StoreResult};
-
-/// How long a connection waits for another's lock before failing.
-pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SQLite in WAL mode: one writer connection (SQLite serializes writers anyway,
 /// and one connection avoids busy errors), a small pool of readers.
@@ -57,7 +53,7 @@ impl SqliteStore {
             // WAL + NORMAL is durable against process crashes (kill -9); only an
             // OS crash or power loss can lose the last transactions.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(super::sqlite_wal::BUSY_TIMEOUT)
             .foreign_keys(true);
         let write = SqlitePoolOptions::new()
             .max_connections(1)

@@ -39,6 +39,10 @@ use std::time::Duration;
 
 use rusqlite::ffi;
 
+/// How long a SQLite connection waits for another's lock before failing
+/// (the pool's and the checkpointer's connections alike).
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// New frames between two background checkpoints (~4 MiB).
 pub(crate) const BACKGROUND_EVERY: u64 = 1_000;
 /// WAL frames from which the committer completes a checkpoint (~32 MiB).
@@ -112,7 +116,7 @@ impl WalState {
             ))
         });
         if blocking {
-            let _ = db.busy_timeout(super::sqlite::BUSY_TIMEOUT);
+            let _ = db.busy_timeout(BUSY_TIMEOUT);
         }
         let micros = started.elapsed().as_micros() as u64;
         match r {

@@ -7,7 +7,6 @@
 //! - [`view`]: seed 001's read shapes (`SyncState`, availability, `SyncEvent`).
 //! - [`cli`]: `tidemark catalog load FILE.json`.
 
-pub mod cli;
 pub mod health;
 pub mod load;
 pub mod view;

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::load::{load, parse_file};
 use crate::config::ServeArgs;
+use crate::domain::catalog::load::{load, parse_file};
 use crate::engine::{Engine, Role};
 
 /// Loads the file; returns the report as one JSON line.
