@@ -197,7 +197,7 @@ async fn history_reads_back_in_the_seed_shape_and_since_a_version(b: Backend) {
     assert_eq!(
         got,
         json!({"conversations": [{"id": "c1", "title": "Trip", "createdAt": "2026-11-20T09:00:00Z",
-        "updatedAt": "2026-11-20T09:05:00Z", "model": "gpt-4o", "messages": [
+        "updatedAt": "2026-11-20T09:05:00Z", "model": "gpt-4o", "userId": "alice", "messages": [
             {"id": "a1", "role": "user", "content": "Plan a trip", "timestamp": "2026-11-20T09:00:30Z"},
             {"id": "a2", "role": "assistant", "content": "Sure.", "timestamp": "2026-11-20T09:01:00Z", "model": "gpt-4o", "tokens": 12},
         ]}], "deleted": {"conversations": [], "messages": []}, "version": v1, "full": true})

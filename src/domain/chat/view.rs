@@ -36,7 +36,7 @@ fn camel(h: &Held, pairs: &[(&str, &str)]) -> Map<String, Value> {
     m
 }
 
-/// `{conversations: [{id, title, createdAt, updatedAt, model, messages: [...]}],
+/// `{conversations: [{id, title, createdAt, updatedAt, model, userId, messages: [...]}],
 /// deleted: {conversations, messages}, version, full}`. With `since`, only
 /// documents changed after it (a conversation is listed with just its changed
 /// messages); when `since` is ahead of the space or older than its compacted
@@ -57,6 +57,9 @@ pub async fn history(
         cols.next().unwrap_or_default(),
         cols.next().unwrap_or_default(),
     );
+    // Seed 003's client keeps only `conv.userId === user.id`: every
+    // conversation carries the id of the user whose space holds it.
+    let owner = Value::String(space.strip_prefix("user:").unwrap_or(space).to_string());
     let since = since.filter(|s| *s <= convs.space_version && *s >= convs.log_start);
     let after = since.unwrap_or(0);
     let mut by_conv: BTreeMap<String, Vec<&Held>> = BTreeMap::new();
@@ -119,6 +122,7 @@ pub async fn history(
                     ))
                 })
                 .collect();
+            c.insert("userId".into(), owner.clone());
             c.insert("messages".into(), Value::Array(messages));
             Value::Object(c)
         })
