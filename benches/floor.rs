@@ -8,6 +8,9 @@
 //! runs it beside tidemark in the same run and reports the ratio.
 //!
 //!   cargo bench --bench floor -- --listen 127.0.0.1:9000
+//!
+//! Without `--listen` it prints how to run it and exits (`cargo test
+//! --all-targets` runs every bench target).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,15 +41,21 @@ enum Out {
 }
 
 fn main() {
-    let mut listen = "127.0.0.1:9000".to_string();
+    let mut listen = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--listen" => listen = args.next().expect("--listen ADDR"),
+            "--listen" => listen = Some(args.next().expect("--listen ADDR")),
             "--bench" => {} // passed by `cargo bench`
             other => panic!("floor: unknown argument {other} (use --listen ADDR)"),
         }
     }
+    // `cargo test --all-targets` and a plain `cargo bench` run every bench
+    // target: without an address to serve on, this one says how and ends.
+    let Some(listen) = listen else {
+        eprintln!("floor: a server for scripts/bench --floor; run it with --listen ADDR");
+        return;
+    };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
         let listener = TcpListener::bind(&listen).await.expect("bind");
