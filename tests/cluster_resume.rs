@@ -7,7 +7,7 @@
 mod common;
 mod domain_util;
 
-use common::cluster::{deafen, note, reopen, subscriber, until_version};
+use common::cluster::{b_follows_a, deafen, note, reopen, subscriber, until_version};
 use common::sse::Sse;
 use common::ws::Ws;
 use common::{TestDb, TestServer};
@@ -41,12 +41,8 @@ async fn get_with(node: &TestServer, token: &str, path: &str, h: (&str, &str)) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deaf_node_reads_the_database_before_it_answers_a_cursor_ahead_of_it() {
-    let (db, a, b) = two_nodes().await;
-    let alice = a.token("alice");
-    // b holds alice's space in memory (its subscriber keeps it loaded).
-    let (mut ws_b, mut rep_b) = subscriber(&b, &alice, "tab-b").await;
-    assert_eq!(note(&a, &alice, 1).await, 1);
-    until_version(&mut ws_b, &mut rep_b, 1).await;
+    let f = b_follows_a(common::args).await;
+    let (db, a, b, alice, mut ws_b, mut rep_b) = (f.db, f.a, f.b, f.alice, f.ws_b, f.rep_b);
     let epoch = rep_b.epoch.clone();
     // From here b hears nothing of a: every version below is ahead of b's
     // memory when b is asked for it.
@@ -193,12 +189,9 @@ async fn a_deaf_node_reads_the_database_before_it_answers_a_cursor_ahead_of_it()
 /// never b's older state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cursor_ahead_of_a_node_that_cannot_reach_the_database_gets_a_retryable_error() {
-    let (db, a, b) = two_nodes().await;
-    let alice = a.token("alice");
-    let (mut ws_b, mut rep_b) = subscriber(&b, &alice, "tab-b").await;
-    assert_eq!(note(&a, &alice, 1).await, 1);
-    until_version(&mut ws_b, &mut rep_b, 1).await;
-    let epoch = rep_b.epoch.clone();
+    let f = b_follows_a(common::args).await;
+    let (db, a, b, alice) = (f.db, f.a, f.b, f.alice);
+    let epoch = f.rep_b.epoch.clone();
     deafen(&db).await;
     assert_eq!(note(&a, &alice, 2).await, 2);
     // Now no connection of either node works, and none can be opened.

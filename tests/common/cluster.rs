@@ -104,3 +104,30 @@ pub async fn reopen(db: &TestDb) {
     ))
     .await;
 }
+
+/// Two nodes (`args` each) where b holds alice's space in memory: b's
+/// subscriber (which keeps it loaded) has version 1, written on a.
+pub struct Following {
+    pub db: TestDb,
+    pub a: TestServer,
+    pub b: TestServer,
+    pub alice: String,
+    pub ws_b: Ws,
+    pub rep_b: Replica,
+}
+
+pub async fn b_follows_a(args: impl Fn(&TestDb) -> ServeArgs) -> Following {
+    let (db, a, b) = two_nodes_with(args).await;
+    let alice = a.token("alice");
+    let (mut ws_b, mut rep_b) = subscriber(&b, &alice, "tab-b").await;
+    assert_eq!(note(&a, &alice, 1).await, 1);
+    until_version(&mut ws_b, &mut rep_b, 1).await;
+    Following {
+        db,
+        a,
+        b,
+        alice,
+        ws_b,
+        rep_b,
+    }
+}
