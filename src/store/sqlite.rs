@@ -261,7 +261,7 @@ mod tests {
     /// bounded, and everything written is there after reopening.
     #[tokio::test]
     async fn the_wal_stays_bounded_and_nothing_is_lost() {
-        use crate::store::sqlite_wal::RESTART_AT;
+        use crate::store::sqlite_wal::BLOCKING_AT;
         let (dir, store, e) = open().await;
         let s = "user:alice";
         let wal = store
@@ -295,8 +295,14 @@ mod tests {
             largest = largest.max(std::fs::metadata(&wal_file).map(|m| m.len()).unwrap_or(0));
         }
         // Frames of 4 KiB pages plus their 24-byte headers; one batch over.
+        // The bound is the design's: past RESTART_AT the committer tries to
+        // finish the checkpoint, and one that cannot (the background thread
+        // is mid-checkpoint, likely when other tests load the CPU) is tried
+        // again BACKGROUND_EVERY frames later; past BLOCKING_AT it waits. A
+        // bound of RESTART_AT failed 1 run in 5 beside the other tests
+        // (41-70 MB), on the previous build too.
         assert!(
-            largest < (RESTART_AT + 100) * 4120,
+            largest < (BLOCKING_AT + 100) * 4120,
             "the WAL grew to {largest} bytes"
         );
         drop(store);
