@@ -94,14 +94,7 @@ async fn writes_on_both_nodes_to_one_space_lose_nothing() {
             let mut versions = Vec::new();
             for mid in 1..=N {
                 let body = json!({"client_id": client, "mutations": [patch(mid, field, mid)]});
-                let r = http
-                    .post(&url)
-                    .bearer_auth(&tok)
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("sync");
-                let (status, v) = common::decode(r).await;
+                let (status, v) = common::cluster::post_sync(&http, &url, &tok, &body).await;
                 assert_eq!(status, 200, "{v}");
                 let res = &v["results"][0];
                 assert_eq!(res["status"], "ack", "{client} {mid}: {res}");

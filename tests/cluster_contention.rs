@@ -26,14 +26,7 @@ fn writer(
         for mid in 1..=WRITES {
             let body = json!({"client_id": client, "mutations": [{"mutation_id": mid, "space": "user:me",
             "ops": [{"op": "put", "collection": "w", "id": format!("{client}-{mid}"), "value": mid}]}]});
-            let r = http
-                .post(&url)
-                .bearer_auth(&token)
-                .json(&body)
-                .send()
-                .await
-                .expect("send");
-            let (status, v) = common::decode(r).await;
+            let (status, v) = common::cluster::post_sync(&http, &url, &token, &body).await;
             let res = &v["results"][0];
             assert!(
                 status == 200 && res["status"] == "ack",

@@ -262,14 +262,8 @@ async fn acked_versions_used_at_once_on_the_other_node_never_go_back() {
                 mid += 1;
                 let body = json!({"client_id": "busy", "mutations": [{"mutation_id": mid, "space": "user:me",
                     "ops": [{"op": "put", "collection": "busy", "id": "x", "value": {"n": mid}}]}]});
-                let r = http
-                    .post(&url)
-                    .bearer_auth(&tok)
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("busy write");
-                assert_eq!(r.status(), 200);
+                let (status, _) = common::cluster::post_sync(&http, &url, &tok, &body).await;
+                assert_eq!(status, 200);
             }
             mid
         })

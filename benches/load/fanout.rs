@@ -91,14 +91,14 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     let gap =
         (ctx.args.publish_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / ctx.args.publish_rate));
     let mut next_send = Instant::now();
+    let in_flight = |pending: usize, unacked: usize| {
+        if ctx.args.pipelined {
+            unacked
+        } else {
+            pending + unacked
+        }
+    };
     loop {
-        let in_flight = |pending: usize, unacked: usize| {
-            if ctx.args.pipelined {
-                unacked
-            } else {
-                pending + unacked
-            }
-        };
         while sent < p.changes
             && in_flight(pending.len(), w.unacked()) < inflight
             && Instant::now() >= next_send

@@ -91,8 +91,10 @@ async fn version(
     let (epoch, version) = match (q.since, q.wait) {
         (Some(since), Some(wait)) if wait > 0.0 => {
             let wait = Duration::from_secs_f64(wait.min(st.cfg.long_poll_max.as_secs_f64()));
-            let s = st.engine.space(&name).await?;
-            reach_tags(&st, &s, held).await?;
+            if held.is_some() {
+                let s = st.engine.space(&name).await?;
+                reach_tags(&st, &s, held).await?;
+            }
             tokio::select! {
                 r = st.engine.wait_version(&name, since, wait) => r?,
                 _ = st.shutdown.cancelled() => st.engine.head(&name).await?,

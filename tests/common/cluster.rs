@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tidemark::config::ServeArgs;
 
 use super::ws::{Replica, Ws};
@@ -130,4 +130,21 @@ pub async fn b_follows_a(args: impl Fn(&TestDb) -> ServeArgs) -> Following {
         ws_b,
         rep_b,
     }
+}
+
+/// `POST {url}` (a node's `/v1/sync`) with `body`; `(status, answer)`.
+pub async fn post_sync(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let r = http
+        .post(url)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("POST /v1/sync");
+    super::decode(r).await
 }
