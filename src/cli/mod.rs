@@ -144,7 +144,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Cmd::Schema { dir } => {
-            let n = crate::protocol::schema::write_all(&dir)
+            let mut all = crate::protocol::schema::all();
+            all.extend(crate::domain::schema::all());
+            let n = crate::protocol::schema::write_all(&dir, &all)
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
             println!("wrote {n} schemas to {}", dir.display());
             Ok(())

@@ -10,6 +10,7 @@ pub mod errors;
 pub mod io;
 pub mod lockbox;
 pub mod prefs;
+pub mod schema;
 pub mod settings;
 pub mod setup;
 pub mod validate;

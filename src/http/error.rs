@@ -1,13 +1,11 @@
 //! One error type for the HTTP edge: a status, a stable code and a message,
 //! sent as `{"error":{"code","message"}}`. Internal causes are logged only.
 
+use crate::engine::EngineError;
+use crate::protocol::{Doc, ErrorBody, ErrorDetail, RejectCode};
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-
-use crate::engine::EngineError;
-use crate::protocol::{Doc, RejectCode};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -16,6 +14,8 @@ pub struct ApiError {
     pub message: String,
     /// The current document, for conflicts.
     pub current: Option<Box<Doc>>,
+    /// The offending field of the request body, for `invalid`.
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -25,7 +25,13 @@ impl ApiError {
             code,
             message: message.into(),
             current: None,
+            field: None,
         }
+    }
+    /// Names the offending field of the request body.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -65,6 +71,7 @@ impl ApiError {
             code,
             message,
             current: current.map(Box::new),
+            field: None,
         }
     }
 }
@@ -97,10 +104,14 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({"error": {"code": self.code, "message": self.message}});
-        if let Some(cur) = self.current {
-            body["current"] = serde_json::to_value(cur).unwrap_or_default();
-        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+                field: self.field,
+            },
+            current: self.current.map(|d| *d),
+        };
         (self.status, Json(body)).into_response()
     }
 }

@@ -1,13 +1,14 @@
-//! JSON Schemas of every message, generated from the Rust types into
+//! JSON Schemas of the wire messages, generated from the Rust types into
 //! `proto-schema/` (`tidemark schema proto-schema`); a test fails on drift.
+//! The documents of the seeds' collections have theirs in
+//! `domain::schema`, which writes into the same directory.
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use super::*;
-use crate::domain::docs as domain_docs;
-use crate::domain::lockbox;
 
-fn schema_of<T: JsonSchema>() -> Schema {
+/// The root schema of one type.
+pub fn schema_of<T: JsonSchema>() -> Schema {
     SchemaGenerator::default().into_root_schema_for::<T>()
 }
 
@@ -29,34 +30,6 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("http-version", schema_of::<VersionInfo>()),
         ("http-state", schema_of::<SpaceState>()),
         ("http-error", schema_of::<ErrorBody>()),
-        // Lockbox: the redacted document, the HTTP answers, the
-        // model config document and its service-only resolution.
-        ("lockbox-doc", schema_of::<lockbox::LockboxDoc>()),
-        ("http-lockbox-entry", schema_of::<lockbox::LockboxEntry>()),
-        ("http-lockbox-list", schema_of::<lockbox::LockboxList>()),
-        (
-            "http-lockbox-validate",
-            schema_of::<lockbox::ValidateResponse>(),
-        ),
-        ("model-config-doc", schema_of::<lockbox::ModelConfigDoc>()),
-        (
-            "http-model-config-resolved",
-            schema_of::<lockbox::ResolvedModelConfig>(),
-        ),
-        // Seed domain documents: what each collection holds.
-        ("settings-ui-doc", schema_of::<domain_docs::UiSettings>()),
-        (
-            "model-preference-doc",
-            schema_of::<domain_docs::ModelPreference>(),
-        ),
-        ("provider-doc", schema_of::<domain_docs::ProviderDoc>()),
-        ("model-doc", schema_of::<domain_docs::ModelDoc>()),
-        (
-            "conversation-doc",
-            schema_of::<domain_docs::ConversationDoc>(),
-        ),
-        ("message-doc", schema_of::<domain_docs::MessageDoc>()),
-        ("usage-day-doc", schema_of::<domain_docs::UsageDay>()),
     ]
 }
 
@@ -67,12 +40,11 @@ pub fn render(schema: &Schema) -> String {
     s
 }
 
-/// Writes every schema into `dir`.
-pub fn write_all(dir: &std::path::Path) -> std::io::Result<usize> {
+/// Writes `schemas` into `dir`, one `{stem}.json` each.
+pub fn write_all(dir: &std::path::Path, schemas: &[(&str, Schema)]) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
-    let all = all();
-    for (name, schema) in &all {
+    for (name, schema) in schemas {
         std::fs::write(dir.join(format!("{name}.json")), render(schema))?;
     }
-    Ok(all.len())
+    Ok(schemas.len())
 }

@@ -267,14 +267,27 @@ pub struct SpaceState {
     pub docs: Vec<RawDoc>,
 }
 
-/// Every HTTP error body.
+/// Every HTTP error body: `{"error":{"code","message"}}`, built by the
+/// HTTP edge from this type only.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+    /// On a conflict: the document as it is now (absent when it was deleted
+    /// or never existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Doc>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorDetail {
+    /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`,
+    /// `not_found`, `conflict`, `invalid`, `too_large`, `rate_limited`,
+    /// `unavailable`, ...
     pub code: String,
+    /// For people; never carries a secret or an internal cause.
     pub message: String,
+    /// On `invalid`: the offending field of the request body, as a path
+    /// (`providers[0].enabledModels[1]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }

@@ -8,11 +8,9 @@ mod prefs;
 mod provider_sync;
 mod provider_ws;
 
-use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
@@ -66,10 +64,9 @@ impl IntoResponse for Error {
             Error::Domain(e) => e,
         };
         match e {
-            DomainError::Invalid(f) => {
-                let body = json!({"error": {"code": "invalid", "message": f.to_string(), "field": f.field}});
-                (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
-            }
+            DomainError::Invalid(f) => ApiError::invalid(f.to_string())
+                .with_field(f.field)
+                .into_response(),
             DomainError::Rejected { code, message } => {
                 ApiError::from_reject(code, message, None, false).into_response()
             }
