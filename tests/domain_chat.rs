@@ -68,11 +68,11 @@ async fn the_same_500_message_history_twice_writes_nothing_the_second_time(b: Ba
     let t = s.token("alice");
     let mut body = history(2, 250);
     let first = post(&s, &t, &body).await;
-    // 500 messages + 2 conversations, in mutations of at most 99 documents,
-    // each with its usage increment: 6 mutations -> 508 versions.
+    // 500 messages + 2 conversations and the usage increment, in one
+    // mutation: 503 versions.
     assert_eq!(
         first,
-        json!({"written": 502, "unchanged": 0, "skipped_failed": 0, "version": 508})
+        json!({"written": 502, "unchanged": 0, "skipped_failed": 0, "version": 503})
     );
     let tokens: u64 = (0..250).map(|i| 10 + (i % 7) as u64).sum::<u64>() * 2;
     let today = dates::format_day(dates::today());
@@ -85,21 +85,22 @@ async fn the_same_500_message_history_twice_writes_nothing_the_second_time(b: Ba
     let again = post(&s, &t, &body).await;
     assert_eq!(
         again,
-        json!({"written": 0, "unchanged": 502, "skipped_failed": 0, "version": 508})
+        json!({"written": 0, "unchanged": 502, "skipped_failed": 0, "version": 503})
     );
     assert_eq!(
         rows(&db, "user:alice", "messages").await,
         before,
         "no row, no event"
     );
-    assert_eq!(head(&s, &t, "user:me").await.1, 508);
+    assert_eq!(head(&s, &t, "user:me").await.1, 503);
     assert_eq!(
         usage(&s, &t).await["days"],
         json!([counted]),
         "a replay counts nothing"
     );
 
-    // One new message: exactly one message row written, counted once.
+    // One new message: exactly one message row written, counted once, and
+    // its conversation's statistics.
     let new = json!({"id": "m-new", "role": "user", "content": "one more", "tokens": 5});
     body["conversations"][1]["messages"]
         .as_array_mut()
@@ -108,16 +109,16 @@ async fn the_same_500_message_history_twice_writes_nothing_the_second_time(b: Ba
     let third = post(&s, &t, &body).await;
     assert_eq!(
         third,
-        json!({"written": 1, "unchanged": 502, "skipped_failed": 0, "version": 510})
+        json!({"written": 2, "unchanged": 501, "skipped_failed": 0, "version": 506})
     );
     let (msgs, events) = rows(&db, "user:alice", "messages").await;
     assert_eq!(
         (msgs, events),
-        (501, before.1 + 2),
-        "the message and the usage document"
+        (501, before.1 + 3),
+        "the message, its conversation and the usage document"
     );
     let changed = db
-        .scalar_i64("SELECT COUNT(*) FROM docs WHERE space = $1 AND collection = 'messages' AND version > 508", "user:alice")
+        .scalar_i64("SELECT COUNT(*) FROM docs WHERE space = $1 AND collection = 'messages' AND version > 503", "user:alice")
         .await;
     assert_eq!(changed, 1);
     let mut counted = counted;
@@ -163,7 +164,8 @@ async fn failed_messages_are_skipped_and_reported(b: Backend) {
     let r = post(&s, &t, &body).await;
     assert_eq!(
         (r["written"].as_u64(), r["skipped_failed"].as_u64()),
-        (Some(1), Some(1))
+        (Some(2), Some(1)),
+        "the message and its conversation's statistics"
     );
     assert_eq!(usage(&s, &t).await["totals"]["messages_received"], 1);
     // A client cannot store a failed message through the generic API either.
@@ -197,7 +199,8 @@ async fn history_reads_back_in_the_seed_shape_and_since_a_version(b: Backend) {
     assert_eq!(
         got,
         json!({"conversations": [{"id": "c1", "title": "Trip", "createdAt": "2026-11-20T09:00:00Z",
-        "updatedAt": "2026-11-20T09:05:00Z", "model": "gpt-4o", "userId": "alice", "messages": [
+        "updatedAt": "2026-11-20T09:05:00Z", "model": "gpt-4o", "userId": "alice",
+        "stats": {"messageCount": 2, "totalTokens": 12, "lastMessageAt": "2026-11-20T09:01:00Z"}, "messages": [
             {"id": "a1", "role": "user", "content": "Plan a trip", "timestamp": "2026-11-20T09:00:30Z"},
             {"id": "a2", "role": "assistant", "content": "Sure.", "timestamp": "2026-11-20T09:01:00Z", "model": "gpt-4o", "tokens": 12},
         ]}], "deleted": {"conversations": [], "messages": []}, "version": v1, "full": true})
@@ -205,7 +208,8 @@ async fn history_reads_back_in_the_seed_shape_and_since_a_version(b: Backend) {
     let (_, none) = s.get(&t, &format!("/api/chat/sync?since={v1}")).await;
     assert_eq!(
         none,
-        json!({"conversations": [], "deleted": {"conversations": [], "messages": []}, "version": v1, "full": false})
+        json!({"conversations": [], "deleted": {"conversations": [], "messages": []}, "version": v1, "full": false,
+               "since": {"kind": "version", "value": v1, "version": v1}})
     );
     // A new message and a title change.
     body["conversations"][0]["title"] = json!("Trip to Rome");

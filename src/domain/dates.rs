@@ -48,6 +48,63 @@ pub fn parse_day(s: &str) -> Option<i64> {
     Some(days_from_civil(y, m, d))
 }
 
+/// Epoch milliseconds of an ISO 8601 / RFC 3339 time as JavaScript's
+/// `Date.toISOString()` writes it (`2026-11-20T09:00:00.000Z`), with an
+/// offset (`+02:00`, `-0500`) or without fraction; a bare date is its
+/// midnight UTC. A time without a zone is refused: it is ambiguous.
+pub fn parse_instant_ms(s: &str) -> Option<i128> {
+    let day = i128::from(parse_day(s.get(..10)?)?);
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return Some(day * 86_400_000);
+    }
+    let rest = rest.strip_prefix(['T', 't', ' '])?;
+    let b = rest.as_bytes();
+    if b.len() < 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let num = |r: &str| -> Option<i128> {
+        r.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| r.parse().ok())?
+    };
+    let (h, mi, sec) = (num(&rest[..2])?, num(&rest[3..5])?, num(&rest[6..8])?);
+    if h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &rest[8..];
+    let mut ms = 0i128;
+    if let Some(frac) = rest.strip_prefix(['.', ',']) {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return None;
+        }
+        let digits = format!("{:0<3}", &frac[..n.min(3)]);
+        ms = num(&digits)?;
+        rest = &frac[n..];
+    }
+    let offset_min = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let tz = rest[1..].replace(':', "");
+            if tz.len() != 4 {
+                return None;
+            }
+            let (oh, om) = (num(&tz[..2])?, num(&tz[2..])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * (oh * 60 + om)
+        }
+    };
+    Some(day * 86_400_000 + ((h * 60 + mi - offset_min) * 60 + sec) * 1000 + ms)
+}
+
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
@@ -92,6 +149,21 @@ mod tests {
         for z in [-1000, 0, 19_000, 20_819, 60_000] {
             let (y, m, d) = civil_from_days(z);
             assert_eq!(days_from_civil(y, m, d), z);
+        }
+    }
+
+    #[test]
+    fn instants_as_clients_write_them() {
+        let t = parse_instant_ms("2026-11-20T09:00:00.000Z").unwrap();
+        assert_eq!(t, i128::from(days_from_civil(2026, 11, 20)) * 86_400_000 + 9 * 3_600_000);
+        assert_eq!(parse_instant_ms("2026-11-20T09:00:00Z"), Some(t));
+        assert_eq!(parse_instant_ms("2026-11-20T11:00:00+02:00"), Some(t));
+        assert_eq!(parse_instant_ms("2026-11-20T04:00:00-0500"), Some(t));
+        assert_eq!(parse_instant_ms("2026-11-20T09:00:00.5Z"), Some(t + 500));
+        assert_eq!(parse_instant_ms("2026-11-20T09:00:00.123456Z"), Some(t + 123));
+        assert_eq!(parse_instant_ms("2026-11-20"), Some(t - 9 * 3_600_000));
+        for bad in ["2026-11-20T09:00:00", "2026-11-20T25:00:00Z", "yesterday", "17", "2026-11-20T09:00Z"] {
+            assert_eq!(parse_instant_ms(bad), None, "{bad}");
         }
     }
 

@@ -7,6 +7,7 @@ mod apply;
 mod catchup;
 mod mutate;
 mod reach;
+mod when;
 pub mod space;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +62,10 @@ pub type Validator = dyn Fn(&ChangeContext<'_>) -> Result<(), String> + Send + S
 #[derive(Clone)]
 pub struct EngineConfig {
     pub limits: Limits,
+    /// Ops in one server-side mutation (`trusted`: the domain layers' own
+    /// writes, e.g. a whole chat sync, which commits all or nothing however
+    /// large). Client mutations keep `limits.max_ops_per_mutation`.
+    pub max_ops_per_server_mutation: usize,
     /// Recent events kept in memory per space (count and bytes).
     pub ring_max_events: usize,
     pub ring_max_bytes: usize,
@@ -87,6 +92,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             limits: Limits::default(),
+            max_ops_per_server_mutation: 50_000,
             ring_max_events: 1024,
             ring_max_bytes: 1 << 20,
             log_retention_events: 10_000,

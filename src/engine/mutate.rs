@@ -79,6 +79,14 @@ impl Engine {
                 return Ok((m.space.clone(), out));
             }
         };
+        // The server's own writes (a whole chat sync) may be larger than a
+        // client's; every other limit is the same.
+        let mut limits = self.cfg().limits.clone();
+        if m.trusted {
+            limits.max_ops_per_mutation = limits
+                .max_ops_per_mutation
+                .max(self.cfg().max_ops_per_server_mutation);
+        }
         let holder = m
             .origin
             .as_ref()
@@ -106,7 +114,7 @@ impl Engine {
                 (
                     d.epoch.clone(),
                     d.version,
-                    apply_ops(&d, &m.ops, &self.cfg().limits),
+                    apply_ops(&d, &m.ops, &limits),
                 )
             };
             let applied = applied

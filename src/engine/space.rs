@@ -102,6 +102,12 @@ impl Ring {
         let skip = usize::try_from(after + 1 - first).ok()?;
         Some(self.events.iter().skip(skip).cloned().collect())
     }
+    /// The event of `version`, if the ring holds it.
+    pub fn get(&self, version: u64) -> Option<Arc<EventRec>> {
+        let first = self.first_version()?;
+        let i = usize::try_from(version.checked_sub(first)?).ok()?;
+        self.events.get(i).cloned()
+    }
     pub fn len(&self) -> usize {
         self.events.len()
     }

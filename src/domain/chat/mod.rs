@@ -22,14 +22,48 @@ pub fn validate_conversation(v: &Value) -> Checked<()> {
     let m = check::object(v)?;
     check::only_known(
         m,
-        &["title", "created_at", "updated_at", "model", "metadata"],
+        &["title", "created_at", "updated_at", "model", "metadata", "stats"],
     )?;
     check::string(m, "title", false)?;
     time_like(m, "created_at")?;
     time_like(m, "updated_at")?;
     check::text(m, "model", false, 256)?;
     check::obj(m, "metadata", false)?;
+    check::obj(m, "stats", false)?;
     Ok(())
+}
+
+/// A message's time in epoch milliseconds: RFC 3339 / ISO 8601 text or a
+/// number of milliseconds.
+pub fn time_ms(v: Option<&Value>) -> Option<i128> {
+    match v? {
+        Value::Number(n) => n.as_f64().map(|f| f as i128),
+        Value::String(s) => super::dates::parse_instant_ms(s),
+        _ => None,
+    }
+}
+
+/// A conversation's statistics (seed 003's `update_session_stats`: message
+/// count, token total, last message time) over its stored messages. Derived
+/// from the messages themselves, never incremented, so a history sent again
+/// cannot count anything twice.
+pub fn stats<'a>(messages: impl Iterator<Item = &'a Value>) -> Value {
+    let (mut count, mut tokens, mut last) = (0u64, 0u64, None::<(i128, &Value)>);
+    for m in messages {
+        count += 1;
+        tokens = tokens.saturating_add(m.get("tokens").and_then(Value::as_u64).unwrap_or(0));
+        let at = m.get("timestamp");
+        if let Some(t) = time_ms(at) {
+            if last.is_none_or(|(l, _)| t > l) {
+                last = at.map(|a| (t, a));
+            }
+        }
+    }
+    serde_json::json!({
+        "message_count": count,
+        "total_tokens": tokens,
+        "last_message_at": last.map(|(_, v)| v.clone()),
+    })
 }
 
 /// `messages/{id}` as stored; a failed message (`error: true`) never is.

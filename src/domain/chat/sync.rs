@@ -1,13 +1,16 @@
 //! `POST /api/chat/sync`: hold what the payload says, writing only the
-//! documents that differ. A new message and its usage increment are written in
-//! the same mutation, and every op names the version it was planned against
+//! documents that differ, all in one mutation (seed 003: "use a single
+//! transaction for all sync operations"). New messages and their usage
+//! increment are written in that mutation, and every op names the version it was planned against
 //! (0 for a message that does not exist), so a replay, or two tabs posting the
 //! same history at once, can never count a message twice.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Item, MESSAGES, Payload, USAGE};
+use super::{Item, MESSAGES, Payload, USAGE, stats};
 use crate::domain::dates;
 use crate::domain::errors::DomainError;
 use crate::domain::io::{self, Collection, Written};
@@ -33,25 +36,46 @@ struct Planned {
     new_message: Option<(String, u64)>,
 }
 
+/// Every conversation's messages after this sync: those held, replaced or
+/// joined by the payload's.
+fn merged<'a>(items: &'a [Item], msgs: &'a Collection) -> HashMap<&'a str, HashMap<&'a str, &'a Value>> {
+    let mut by_conv: HashMap<&str, HashMap<&str, &Value>> = HashMap::new();
+    let held = msgs.docs.iter().map(|h| (h.id.as_str(), &h.value));
+    let sent = items
+        .iter()
+        .filter(|it| it.collection == MESSAGES)
+        .map(|it| (it.id.as_str(), &it.value));
+    for (id, v) in held.chain(sent) {
+        let cid = v
+            .get("conversation_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        by_conv.entry(cid).or_default().insert(id, v);
+    }
+    by_conv
+}
+
 fn plan(items: &[Item], convs: &Collection, msgs: &Collection) -> Vec<Planned> {
+    let by_conv = merged(items, msgs);
     let mut out = Vec::new();
     for it in items {
-        let held = if it.collection == MESSAGES {
-            msgs
+        let (held, value) = if it.collection == MESSAGES {
+            (msgs, it.value.clone())
         } else {
-            convs
+            // The conversation carries its statistics, computed from its
+            // messages as they will be: the same history sent again gives
+            // the same value, so nothing is written and nothing counted.
+            let mut v = it.value.clone();
+            let of = by_conv.get(it.id.as_str());
+            v["stats"] = stats(of.into_iter().flat_map(|m| m.values().copied()));
+            (convs, v)
         };
         let current = held.get(&it.id);
-        if current.is_some_and(|c| c.value == it.value) {
+        if current.is_some_and(|c| c.value == value) {
             continue;
         }
         out.push(Planned {
-            op: io::put(
-                it.collection,
-                &it.id,
-                it.value.clone(),
-                Some(held.version_of(&it.id)),
-            ),
+            op: io::put(it.collection, &it.id, value, Some(held.version_of(&it.id))),
             new_message: if current.is_none() {
                 it.usage.clone()
             } else {
@@ -81,76 +105,60 @@ fn usage_value(usage: &Collection, day: &str, new: &[(String, u64)]) -> Value {
     })
 }
 
-/// Writes what differs, in mutations within the engine's op limit (each with
-/// its own usage increment). The history is read and compared once; on a
+/// Writes what differs as one mutation, with the usage increment of the
+/// messages it creates: it commits whole or not at all, its events carry
+/// consecutive versions and reach subscribers together, and no reader sees
+/// a version in its middle. The history is read and compared once; on a
 /// conflict (another writer moved a planned document) it is read again and
-/// what is left is planned anew.
+/// planned anew.
 pub async fn apply(
     engine: &Engine,
     who: &Principal,
     space: &str,
     payload: &Payload,
 ) -> Result<SyncReport, DomainError> {
-    let per_mutation = engine
-        .cfg()
-        .limits
-        .max_ops_per_mutation
-        .saturating_sub(1)
-        .max(1);
     let mut report = SyncReport {
         skipped_failed: payload.skipped_failed,
         ..Default::default()
     };
-    let mut conflicts = 0;
-    'plan: loop {
+    for _ in 0..10 {
         let day = dates::format_day(dates::today());
         let mut cols = io::read(engine, space, &[super::CONVERSATIONS, MESSAGES, USAGE])
             .await?
             .into_iter();
-        let (convs, msgs, mut usage) = (
+        let (convs, msgs, usage) = (
             cols.next().unwrap_or_default(),
             cols.next().unwrap_or_default(),
             cols.next().unwrap_or_default(),
         );
         report.version = convs.space_version;
-        let mut planned = plan(&payload.items, &convs, &msgs).into_iter().peekable();
+        let planned = plan(&payload.items, &convs, &msgs);
         drop((convs, msgs));
-        while planned.peek().is_some() {
-            let chunk: Vec<Planned> = planned.by_ref().take(per_mutation).collect();
-            let docs = chunk.len();
-            let new: Vec<(String, u64)> =
-                chunk.iter().filter_map(|p| p.new_message.clone()).collect();
-            let mut ops: Vec<Op> = chunk.into_iter().map(|p| p.op).collect();
-            let counted = (!new.is_empty()).then(|| usage_value(&usage, &day, &new));
-            if let Some(v) = &counted {
-                ops.push(io::put(
-                    USAGE,
-                    &day,
-                    v.clone(),
-                    Some(usage.version_of(&day)),
-                ));
-            }
-            match io::write(engine, who, space, ops).await? {
-                Written::Done { version, .. } => {
-                    report.written += docs;
-                    report.version = version;
-                    if let Some(v) = counted {
-                        usage.set(&day, version, v); // the last op of the mutation
-                    }
-                }
-                Written::Conflict if conflicts < 10 => {
-                    conflicts += 1;
-                    continue 'plan;
-                }
-                Written::Conflict => {
-                    return Err(DomainError::Busy(
-                        "the chat history kept changing during this sync; try again".into(),
-                    ));
-                }
-            }
+        if planned.is_empty() {
+            report.unchanged = payload.items.len();
+            return Ok(report);
         }
-        break;
+        let docs = planned.len();
+        let new: Vec<(String, u64)> = planned
+            .iter()
+            .filter_map(|p| p.new_message.clone())
+            .collect();
+        let mut ops: Vec<Op> = planned.into_iter().map(|p| p.op).collect();
+        if !new.is_empty() {
+            let v = usage_value(&usage, &day, &new);
+            ops.push(io::put(USAGE, &day, v, Some(usage.version_of(&day))));
+        }
+        match io::write(engine, who, space, ops).await? {
+            Written::Done { version, .. } => {
+                report.written = docs;
+                report.unchanged = payload.items.len() - docs;
+                report.version = version;
+                return Ok(report);
+            }
+            Written::Conflict => continue,
+        }
     }
-    report.unchanged = payload.items.len().saturating_sub(report.written);
-    Ok(report)
+    Err(DomainError::Busy(
+        "the chat history kept changing during this sync; try again".into(),
+    ))
 }

@@ -1,6 +1,6 @@
 //! Seed 003's chat sync: `POST /api/chat/sync` takes the full-history payload
-//! and writes only what changed; `GET /api/chat/sync[?since=VERSION]` reads
-//! it back; `GET /api/usage/daily[?from=DATE&to=DATE]` shows the counters.
+//! and writes only what changed, as one mutation; `GET
+//! /api/chat/sync[?since=VERSION|ISO_TIME][&limit=N&cursor=C]` reads it back; `GET /api/usage/daily[?from=DATE&to=DATE]` shows the counters.
 
 use std::collections::HashMap;
 
@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde_json::Value;
 
 use super::Result;
+use crate::domain::chat::view::{Cursor, Page, Since};
 use crate::domain::chat::{self, sync::SyncReport};
 use crate::domain::check::FieldError;
 use crate::domain::dates;
@@ -40,14 +41,46 @@ async fn history(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>> {
     let space = who.readable("user:me")?;
-    let since = match q.get("since") {
+    let since = match q.get("since").map(String::as_str) {
+        None | Some("") => None,
+        Some(s) => Some(match s.parse::<u64>() {
+            Ok(v) => Since::Version(v),
+            Err(_) => Since::Time {
+                ms: dates::parse_instant_ms(s).ok_or_else(|| {
+                    FieldError::new(
+                        "since",
+                        "must be a version number from an earlier answer or an ISO 8601 time with a zone (2026-11-20T09:00:00.000Z)",
+                    )
+                })?,
+                text: s.to_string(),
+            },
+        }),
+    };
+    let limit = match q.get("limit") {
         None => None,
-        Some(s) => Some(s.parse::<u64>().map_err(|_| {
-            FieldError::new("since", "must be a version number from an earlier answer")
+        Some(s) => Some(
+            s.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    FieldError::new("limit", format!("must be a number from 1 to {MAX_PAGE}"))
+                })?,
+        ),
+    };
+    let after = match q.get("cursor") {
+        None => None,
+        Some(s) => Some(Cursor::decode(s).ok_or_else(|| {
+            FieldError::new("cursor", "must be a nextCursor from an earlier answer")
         })?),
     };
-    Ok(Json(chat::view::history(&st.engine, &space, since).await?))
+    let page = Page { limit, after };
+    Ok(Json(
+        chat::view::history(&st.engine, &space, since, page).await?,
+    ))
 }
+
+/// Most messages one page of history may hold.
+const MAX_PAGE: usize = 10_000;
 
 fn day(q: &HashMap<String, String>, key: &str) -> std::result::Result<Option<i64>, FieldError> {
     match q.get(key) {
