@@ -87,7 +87,8 @@ pub fn parse_instant_ms(s: &str) -> Option<i128> {
         "Z" | "z" => 0,
         _ => {
             let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
+                // A `+` left unescaped in a query string arrives as a space.
+                b'+' | b' ' => 1,
                 b'-' => -1,
                 _ => return None,
             };
@@ -155,14 +156,27 @@ mod tests {
     #[test]
     fn instants_as_clients_write_them() {
         let t = parse_instant_ms("2026-11-20T09:00:00.000Z").unwrap();
-        assert_eq!(t, i128::from(days_from_civil(2026, 11, 20)) * 86_400_000 + 9 * 3_600_000);
+        assert_eq!(
+            t,
+            i128::from(days_from_civil(2026, 11, 20)) * 86_400_000 + 9 * 3_600_000
+        );
         assert_eq!(parse_instant_ms("2026-11-20T09:00:00Z"), Some(t));
         assert_eq!(parse_instant_ms("2026-11-20T11:00:00+02:00"), Some(t));
+        assert_eq!(parse_instant_ms("2026-11-20T11:00:00 02:00"), Some(t));
         assert_eq!(parse_instant_ms("2026-11-20T04:00:00-0500"), Some(t));
         assert_eq!(parse_instant_ms("2026-11-20T09:00:00.5Z"), Some(t + 500));
-        assert_eq!(parse_instant_ms("2026-11-20T09:00:00.123456Z"), Some(t + 123));
+        assert_eq!(
+            parse_instant_ms("2026-11-20T09:00:00.123456Z"),
+            Some(t + 123)
+        );
         assert_eq!(parse_instant_ms("2026-11-20"), Some(t - 9 * 3_600_000));
-        for bad in ["2026-11-20T09:00:00", "2026-11-20T25:00:00Z", "yesterday", "17", "2026-11-20T09:00Z"] {
+        for bad in [
+            "2026-11-20T09:00:00",
+            "2026-11-20T25:00:00Z",
+            "yesterday",
+            "17",
+            "2026-11-20T09:00Z",
+        ] {
             assert_eq!(parse_instant_ms(bad), None, "{bad}");
         }
     }

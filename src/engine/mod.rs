@@ -7,8 +7,8 @@ mod apply;
 mod catchup;
 mod mutate;
 mod reach;
-mod when;
 pub mod space;
+mod when;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};

@@ -111,11 +111,7 @@ impl Engine {
             };
             let (epoch, base, applied) = {
                 let d = space.read();
-                (
-                    d.epoch.clone(),
-                    d.version,
-                    apply_ops(&d, &m.ops, &limits),
-                )
+                (d.epoch.clone(), d.version, apply_ops(&d, &m.ops, &limits))
             };
             let applied = applied
                 .and_then(|changes| self.validate(&name, &changes, m.trusted).map(|()| changes));

@@ -22,7 +22,14 @@ pub fn validate_conversation(v: &Value) -> Checked<()> {
     let m = check::object(v)?;
     check::only_known(
         m,
-        &["title", "created_at", "updated_at", "model", "metadata", "stats"],
+        &[
+            "title",
+            "created_at",
+            "updated_at",
+            "model",
+            "metadata",
+            "stats",
+        ],
     )?;
     check::string(m, "title", false)?;
     time_like(m, "created_at")?;

@@ -38,7 +38,10 @@ struct Planned {
 
 /// Every conversation's messages after this sync: those held, replaced or
 /// joined by the payload's.
-fn merged<'a>(items: &'a [Item], msgs: &'a Collection) -> HashMap<&'a str, HashMap<&'a str, &'a Value>> {
+fn merged<'a>(
+    items: &'a [Item],
+    msgs: &'a Collection,
+) -> HashMap<&'a str, HashMap<&'a str, &'a Value>> {
     let mut by_conv: HashMap<&str, HashMap<&str, &Value>> = HashMap::new();
     let held = msgs.docs.iter().map(|h| (h.id.as_str(), &h.value));
     let sent = items

@@ -172,7 +172,11 @@ pub async fn history(
             .into_iter()
             .map(|h| (place(h), h))
             .filter(|(p, _)| {
-                !resumed || page.after.as_ref().is_none_or(|a| a.message.as_ref() < Some(p))
+                !resumed
+                    || page
+                        .after
+                        .as_ref()
+                        .is_none_or(|a| a.message.as_ref() < Some(p))
             })
             .collect();
         if resumed && todo.is_empty() {
