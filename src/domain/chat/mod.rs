@@ -60,10 +60,10 @@ pub fn stats<'a>(messages: impl Iterator<Item = &'a Value>) -> Value {
         count += 1;
         tokens = tokens.saturating_add(m.get("tokens").and_then(Value::as_u64).unwrap_or(0));
         let at = m.get("timestamp");
-        if let Some(t) = time_ms(at) {
-            if last.is_none_or(|(l, _)| t > l) {
-                last = at.map(|a| (t, a));
-            }
+        if let Some(t) = time_ms(at)
+            && last.is_none_or(|(l, _)| t > l)
+        {
+            last = at.map(|a| (t, a));
         }
     }
     serde_json::json!({
