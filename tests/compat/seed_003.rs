@@ -21,7 +21,7 @@ both_stores!(
 );
 
 fn msg(conv: &str, i: usize) -> Value {
-    json!({"id": format!("{conv}-m{i}"), "role": if i % 2 == 0 { "user" } else { "assistant" },
+    json!({"id": format!("{conv}-m{i}"), "role": if i.is_multiple_of(2) { "user" } else { "assistant" },
            "content": format!("message {i}"), "timestamp": 1_763_700_000_000u64 + i as u64,
            "tokens": 3, "isStreaming": false})
 }
