@@ -17,6 +17,7 @@
 //! - [`config`]: settings from flags and `TIDEMARK_*` variables.
 //! - [`cluster`]: several nodes on one PostgreSQL follow each other's commits.
 //! - [`server`]: binds it all together and runs until shutdown.
+//! - [`devkey`]: `--dev` only, a development lockbox master key kept beside the database.
 //! - [`cli`]: the command line (`tidemark serve|migrate|token|keygen|lockbox|catalog|watch`);
 //!   `tidemark watch SPACE` is a client that prints a space's changes.
 //!
@@ -25,6 +26,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod devkey;
 pub mod domain;
 pub mod engine;
 pub mod http;

@@ -51,6 +51,15 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
     // names the entry, never the key.
     let master_keys = crate::domain::lockbox::master_keys(&args.lockbox)
         .map_err(|e| StartError::Config(e.to_string()))?;
+    // `--dev` on a fresh machine: a development key in a file beside the
+    // database, so the demo's API-key fields work (src/devkey.rs).
+    let master_keys = match master_keys {
+        None if args.dev => Some(
+            crate::devkey::load_or_create(&crate::devkey::path_for(&args.database_url))
+                .map_err(StartError::Config)?,
+        ),
+        keys => keys,
+    };
     let store = crate::store::connect(&args.database_url).await?;
     let mut engine_cfg = args.engine_config();
     // Seed domain checks and event names.

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 4),
     ("config", 5),
     ("server", 6),
+    ("devkey", 6),
     ("cli", 7),
 ];
 

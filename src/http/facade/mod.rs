@@ -21,6 +21,9 @@ pub fn router() -> Router<AppState> {
         .merge(prefs::router())
         .merge(provider_sync::router())
         .merge(provider_ws::router())
+        // Seed 001's front-end config: `apiBaseUrl: '/api/provider-sync'`,
+        // `wsUrl: '/api/provider-sync/ws'`. Same handlers under both prefixes.
+        .nest("/api", provider_sync::router().merge(provider_ws::router()))
         .merge(chat::router())
         .merge(admin::router())
 }
