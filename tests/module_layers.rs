@@ -19,7 +19,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 4),
     ("config", 5),
     ("server", 6),
-    ("devkey", 6),
+    ("devkey", 5),
     ("cli", 7),
 ];
 

@@ -140,11 +140,15 @@ export interface SpaceState {
 /** Every HTTP error body. */
 export interface ErrorBody {
   error: ErrorDetail;
+  /** On a conflict: the document as it is now. */
+  current?: Doc | null;
 }
 
 export interface ErrorDetail {
   code: string;
   message: string;
+  /** On `invalid` from the seed-compatible routes: the offending field. */
+  field?: string | null;
 }
 
 // WebSocket frames, client -> server
@@ -278,8 +282,16 @@ export interface TidemarkOptions {
   backoffMaxMs?: number;
   /** Consecutive failures before falling back to the next transport (default 3). */
   fallbackAfter?: number;
+  /** Client heartbeat: a `ping` frame this often on the WebSocket; also SSE's `/version` liveness check (default 25000, seed 001's heartbeatInterval). */
   pingIntervalMs?: number;
+  /** No frame at all this long after a ping: the connection is dead and replaced (default 10000; keep it below `pingIntervalMs`). */
   pongTimeoutMs?: number;
+  /**
+   * Version polling while on the WebSocket: each open space's `/version` this often; a space the server is
+   * ahead of (higher version or another epoch) is resubscribed from its cursor (default 30000, seed 001's
+   * pollingInterval; `0` = off). SSE's liveness check and long-polling already compare versions.
+   */
+  versionCheckMs?: number;
   connectTimeoutMs?: number;
   stableAfterMs?: number;
   longPollWaitS?: number;

@@ -49,8 +49,9 @@ export const DEFAULTS = Object.freeze({
   backoffBaseMs: 1_000,
   backoffMaxMs: 30_000,
   fallbackAfter: 3, // consecutive failures before the next transport
-  pingIntervalMs: 20_000, // `ping {nonce}`; the server's heartbeat is 25 s
-  pongTimeoutMs: 10_000, // no frame at all this long after a ping: dead
+  pingIntervalMs: 25_000, // `ping {nonce}` (and SSE's /version liveness check); seed 001's heartbeatInterval, like the server's
+  pongTimeoutMs: 10_000, // no frame at all this long after a ping: dead (keep it below pingIntervalMs)
+  versionCheckMs: 30_000, // WebSocket: /version of each space; seed 001's pollingInterval (SYNC_VERSION_CHECK_INTERVAL); 0 = off
   connectTimeoutMs: 10_000, // no welcome / first answer this long: failed
   stableAfterMs: 10_000, // a connection that lived this long resets the failures
   longPollWaitS: 25,
@@ -2037,6 +2038,7 @@ export class TidemarkClient {
         }
         this._sendHello(conn, [...this._spaces.values()]);
         this._timer('ping', this._opt.pingIntervalMs, () => this._ping(conn));
+        this._scheduleVersionCheck(conn);
         this._pump();
         break;
       case 'snapshot':
@@ -2104,6 +2106,34 @@ export class TidemarkClient {
     this._timer('ping', this._opt.pingIntervalMs, () => this._ping(conn));
   }
 
+  /**
+   * seed 001's version polling on top of the socket: every `versionCheckMs`
+   * (0: off) each space's `/version` (served from memory) is read; a space
+   * whose server is ahead of what it holds (other epoch, higher version) missed
+   * something and is resubscribed from its cursor, as after a gap (`_resync`).
+   * SSE needs no extra poll (`_sseCheck` compares versions already), nor does
+   * long-polling (it waits on `/version` itself).
+   */
+  _scheduleVersionCheck(conn) {
+    if (this._opt.versionCheckMs > 0) this._timer('version-check', this._opt.versionCheckMs, () => this._versionCheck(conn));
+  }
+
+  async _versionCheck(conn) {
+    for (const s of [...this._spaces.values()]) {
+      if (this._ws !== conn) return;
+      if (!s._synced) continue; // its catch-up is under way
+      let r;
+      try {
+        r = await this._fetchJson('GET', `/v1/spaces/${encodeURIComponent(s.name)}/version`);
+      } catch {
+        break; // HTTP unreachable (or closed): the socket's own heartbeat judges the connection
+      }
+      if (this._ws !== conn) return;
+      if (r && s._synced && (r.epoch !== s._data.epoch || r.version > s._data.version)) this._resync(s, false);
+    }
+    if (this._ws === conn) this._scheduleVersionCheck(conn);
+  }
+
   /** Gives up on a connection now (without waiting for the browser's close event). */
   _dropWs(conn, code, reason) {
     // Detach first: closing may fire `error` / `close` synchronously.
@@ -2118,7 +2148,7 @@ export class TidemarkClient {
   _onWsClose(conn, code, reason) {
     if (this._ws !== conn) return;
     this._ws = null;
-    for (const t of ['ws-connect', 'ping', 'pong']) this._clearTimer(t);
+    for (const t of ['ws-connect', 'ping', 'pong', 'version-check']) this._clearTimer(t);
     if (this._main) this._main.sentOnConn.clear();
     if (this._closed) return;
     if (this._mode === 'websocket') for (const s of this._spaces.values()) s._synced = false;

@@ -531,7 +531,7 @@ test('missing pongs: the connection is treated as dead and replaced', async () =
   await clock.advance(10);
   const before = server.wsAttempts;
   server.silent = true;
-  await clock.advance(20_000 + 10_000 + 10);
+  await clock.advance(25_000 + 10_000 + 10); // pingIntervalMs + pongTimeoutMs
   assert.notEqual(client.status, 'synced');
   server.silent = false;
   await clock.advance(2000);
