@@ -132,7 +132,7 @@ async fn run(n: usize, runs: usize) {
         replay_rows.0, replay_rows.1, replay_rows.2
     );
     println!(
-        "  with 1 new message:  {} doc rows (the message + the usage day), {} event rows, {} space row = {ours} row writes; median {resync_med:.2} ms",
+        "  with 1 new message:  {} doc rows (the message, its conversation's statistics, the usage day), {} event rows, {} space row = {ours} row writes; median {resync_med:.2} ms",
         resync_rows.0, resync_rows.1, resync_rows.2
     );
     println!(

@@ -43,6 +43,16 @@ pub struct ServeArgs {
     /// Development mode (loopback only): `POST /dev/token` mints tokens.
     #[arg(global = true, long, env = "TIDEMARK_DEV", action = ArgAction::SetTrue)]
     pub dev: bool,
+    /// With `--dev` and no `TIDEMARK_MASTER_KEYS`: generate a development
+    /// lockbox key beside the database (`false`: run `--dev` without a lockbox).
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_DEV_MASTER_KEY",
+        default_value_t = true,
+        action = ArgAction::Set
+    )]
+    pub dev_master_key: bool,
     /// Origins allowed to call the HTTP API from a browser (comma-separated).
     #[arg(
         global = true,

@@ -54,7 +54,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
     // `--dev` on a fresh machine: a development key in a file beside the
     // database, so the demo's API-key fields work (src/devkey.rs).
     let master_keys = match master_keys {
-        None if args.dev => Some(
+        None if args.dev && args.dev_master_key => Some(
             crate::devkey::load_or_create(&crate::devkey::path_for(&args.database_url))
                 .map_err(StartError::Config)?,
         ),

@@ -70,6 +70,11 @@ pub enum ProviderStatus {
     Available,
     Degraded,
     Unavailable,
+    /// No health probe has answered yet (the shipped catalog starts here).
+    Unknown,
+    /// The server could not reach the network to probe it; says nothing
+    /// about the provider and blocks nothing.
+    Unreachable,
 }
 
 impl ProviderStatus {
@@ -78,6 +83,8 @@ impl ProviderStatus {
             ProviderStatus::Available => "available",
             ProviderStatus::Degraded => "degraded",
             ProviderStatus::Unavailable => "unavailable",
+            ProviderStatus::Unknown => "unknown",
+            ProviderStatus::Unreachable => "unreachable",
         }
     }
 }
@@ -89,6 +96,9 @@ pub struct ModelDoc {
     /// Equal to the document id, exactly as the provider names it.
     pub id: String,
     pub name: String,
+    /// One line for people (seed 004's `description`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub provider_id: String,
     pub context_window: u64,
     pub max_input_tokens: u64,

@@ -37,6 +37,7 @@ pub async fn spawn_server_on(db: &TestDb, port: u16) -> Proc {
         .env("TIDEMARK_DATABASE_URL", &db.url)
         .env("TIDEMARK_JWT_SECRET", super::SECRET)
         .env("TIDEMARK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TIDEMARK_HEALTH_INTERVAL_MS", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

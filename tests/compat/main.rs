@@ -8,4 +8,5 @@
 mod common;
 
 mod newcomer;
+mod seed_001;
 mod seed_003;

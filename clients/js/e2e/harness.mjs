@@ -127,7 +127,10 @@ export async function startServer({ port, db, lockbox = false, env = {} } = {}) 
       TIDEMARK_DATABASE_URL: `sqlite://${db}`,
       RUST_LOG: process.env.RUST_LOG || 'warn',
       NO_COLOR: '1',
-      ...(lockbox ? { TIDEMARK_MASTER_KEYS: MASTER_KEYS } : {}),
+      // No provider health probes: the tests set provider statuses themselves.
+      TIDEMARK_HEALTH_INTERVAL_MS: '0',
+      // Without `lockbox`, a server with no lockbox at all (not --dev's key).
+      ...(lockbox ? { TIDEMARK_MASTER_KEYS: MASTER_KEYS } : { TIDEMARK_DEV_MASTER_KEY: 'false' }),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -33,14 +33,43 @@ enum Probe {
     Up,
     Degraded,
     Failed,
+    /// The network, not the provider, is out of reach.
+    Unreachable,
 }
 
 async fn probe(http: &reqwest::Client, url: &str) -> Probe {
     match http.get(url).send().await {
         Ok(r) if r.status().is_success() || r.status().is_redirection() => Probe::Up,
         Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => Probe::Degraded,
-        _ => Probe::Failed,
+        Ok(_) => Probe::Failed,
+        Err(e) if no_network(&e) => Probe::Unreachable,
+        Err(_) => Probe::Failed,
     }
+}
+
+/// The request never left this machine's network: the name did not resolve,
+/// or there is no route. (A refused connection or a silent host is the
+/// provider's failure, not the network's.)
+fn no_network(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkDown
+            )
+        {
+            return true;
+        }
+        let text = err.to_string();
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Starts the task; it ends at its first wake-up after `shutdown` is cancelled.
@@ -122,6 +151,7 @@ async fn round(
         let next = match seen {
             Probe::Up => Some("available"),
             Probe::Degraded => Some("degraded"),
+            Probe::Unreachable => Some("unreachable"),
             Probe::Failed => {
                 let n = failed.entry(id.clone()).or_insert(0);
                 *n += 1;

@@ -19,7 +19,13 @@ use crate::engine::{CATALOG, Change};
 
 pub const PROVIDERS: &str = "providers";
 pub const MODELS: &str = "models";
-pub const STATUSES: [&str; 3] = ["available", "degraded", "unavailable"];
+pub const STATUSES: [&str; 5] = [
+    "available",
+    "degraded",
+    "unavailable",
+    "unknown",
+    "unreachable",
+];
 pub const DEPRECATION: [&str; 3] = ["active", "deprecated", "sunset"];
 
 const PROVIDER_FIELDS: [&str; 7] = [
@@ -31,9 +37,10 @@ const PROVIDER_FIELDS: [&str; 7] = [
     "default_model_id",
     "health_url",
 ];
-const MODEL_FIELDS: [&str; 12] = [
+const MODEL_FIELDS: [&str; 13] = [
     "id",
     "name",
+    "description",
     "provider_id",
     "context_window",
     "max_input_tokens",
@@ -101,6 +108,7 @@ pub fn validate_model(id: &str, v: &Value) -> Checked<()> {
     check::only_known(m, &MODEL_FIELDS)?;
     same_id(m, id)?;
     check::text(m, "name", true, 256)?;
+    check::text(m, "description", false, 1024)?;
     let provider = check::string(m, "provider_id", true)?.unwrap_or_default();
     if !valid_provider_id(provider) {
         return Err(FieldError::new("provider_id", "must be a provider id"));
