@@ -7,6 +7,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../lockbox_support/mod.rs"]
+mod lockbox_support;
 mod newcomer;
 mod seed_001;
 mod seed_003;
+mod seed_004;

@@ -17,13 +17,17 @@ use crate::engine::space::{Space, SpaceData};
 use crate::engine::{CATALOG, ChangeContext, Engine, EngineError, Validator};
 
 pub const MODEL_CONFIG_COLLECTION: &str = "model_config";
+/// `preferred_provider: "system"` (seed 004's third value): use the
+/// server's keys, with the first catalog provider the server has a key for.
+pub const SYSTEM_PROVIDER: &str = "system";
 pub const MODEL_CONFIG_ID: &str = "current";
 
 /// `model_config/current`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfigDoc {
-    /// A catalog provider id (`openai`, `anthropic`, `openrouter`, ...).
+    /// A catalog provider id (`openai`, `anthropic`, `openrouter`, ...), or
+    /// `system`: the server's keys.
     #[serde(default)]
     pub preferred_provider: Option<String>,
     /// Provider id -> model id, both from the catalog (`models/{id}` whose
@@ -159,6 +163,7 @@ pub fn check_against_catalog(
     config: &ModelConfigDoc,
 ) -> Result<(), String> {
     if let Some(p) = &config.preferred_provider
+        && p != SYSTEM_PROVIDER
         && catalog.provider(p).is_none()
     {
         return Err(format!(

@@ -39,6 +39,9 @@ pub enum FallbackKind {
     ModelNotInCatalog,
     /// No usable key in the user's lockbox: the server's environment key.
     EnvKey,
+    /// `preferred_provider: "system"`: the first available provider the
+    /// server has a key for, with that key.
+    SystemProvider,
 }
 
 /// Provider and model, before any key is looked at.

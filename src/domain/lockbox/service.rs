@@ -5,6 +5,8 @@
 //! Changes of one user are serialized (a striped mutex), so the row and its
 //! document always end in the same state on this node.
 
+mod available;
+mod refusal;
 mod resolution;
 
 use std::hash::{Hash, Hasher};
@@ -152,6 +154,7 @@ impl Lockbox {
             sealed,
             last4: key.last4(),
             updated_at: now(),
+            refused: None,
         };
         drop(key);
         // One writer per user: on this node (the stripe), and across nodes
@@ -227,8 +230,8 @@ impl Lockbox {
         raw: Option<SecretString>,
     ) -> Result<ValidateResponse, LockboxFailure> {
         let keys = self.keys()?;
-        let (key, checked) = match raw {
-            Some(raw) => (ApiKey::parse(provider, raw)?, CheckedKey::Request),
+        let (key, checked, stored) = match raw {
+            Some(raw) => (ApiKey::parse(provider, raw)?, CheckedKey::Request, None),
             None => {
                 let row = self
                     .store
@@ -236,13 +239,17 @@ impl Lockbox {
                     .await?
                     .ok_or(LockboxFailure::NothingStored(provider))?;
                 let plain = super::open(keys, &row.sealed, &Aad::new(user, provider))?;
-                (ApiKey::from_secret(plain), CheckedKey::Lockbox)
+                (ApiKey::from_secret(plain), CheckedKey::Lockbox, Some(row))
             }
         };
-        self.checker
-            .check(provider, &key)
-            .await
-            .map_err(LockboxFailure::Check)?;
+        let result = self.checker.check(provider, &key).await;
+        drop(key);
+        // A stored key the provider refuses is marked, so resolution falls
+        // back to the server's key; one it accepts again is unmarked.
+        if let Some(row) = stored {
+            self.note_check(user, &row, &result).await?;
+        }
+        result.map_err(LockboxFailure::Check)?;
         Ok(ValidateResponse {
             provider,
             valid: true,

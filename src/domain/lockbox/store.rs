@@ -22,6 +22,8 @@ pub struct LockboxRow {
     pub last4: Option<String>,
     /// RFC 3339 UTC, millisecond precision.
     pub updated_at: String,
+    /// The provider refused this key: why and when, in words.
+    pub refused: Option<String>,
 }
 
 /// Connection pools for the lockbox table. Cheap to clone.
@@ -60,7 +62,7 @@ macro_rules! on_locked {
 /// The columns [`row_from`] reads.
 macro_rules! columns {
     () => {
-        "owner, provider, sealed, last4, updated_at"
+        "owner, provider, sealed, last4, updated_at, refused"
     };
 }
 
@@ -137,7 +139,8 @@ impl LockboxStore {
         let sql = "INSERT INTO lockbox (owner, provider, kid, sealed, last4, updated_at) \
                    VALUES ($1, $2, $3, $4, $5, $6) \
                    ON CONFLICT (owner, provider) DO UPDATE SET kid = excluded.kid, \
-                   sealed = excluded.sealed, last4 = excluded.last4, updated_at = excluded.updated_at";
+                   sealed = excluded.sealed, last4 = excluded.last4, updated_at = excluded.updated_at, \
+                   refused = NULL";
         let sealed = row.sealed.encode();
         on_locked!(self, lock, exec => {
             sqlx::query(sql)
@@ -226,6 +229,32 @@ impl LockboxStore {
         Ok(n == 1)
     }
 
+    /// Marks the stored key refused (`Some(why)`) or accepted (`None`), only
+    /// if the row still holds the key that was checked (a key set meanwhile
+    /// is not touched). True when the row was updated.
+    pub async fn set_refused(
+        &self,
+        owner: &str,
+        provider: Provider,
+        checked: &Sealed,
+        why: Option<&str>,
+    ) -> StoreResult<bool> {
+        let sql = "UPDATE lockbox SET refused = $1 \
+                   WHERE owner = $2 AND provider = $3 AND sealed = $4";
+        let sealed = checked.encode();
+        let n = on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(why)
+                .bind(owner)
+                .bind(provider.as_str())
+                .bind(&sealed)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
@@ -281,5 +310,6 @@ where
             .map_err(|e| StoreError::Corrupt(format!("lockbox row: {e}")))?,
         last4: r.try_get("last4")?,
         updated_at: r.try_get("updated_at")?,
+        refused: r.try_get("refused")?,
     })
 }

@@ -1,6 +1,8 @@
 //! Lockbox endpoints: `GET /v1/lockbox`, `PUT|DELETE
-//! /v1/lockbox/{provider}`, `POST /v1/lockbox/{provider}/validate`, and the
-//! service-only `GET /internal/v1/users/{user}/model-config`.
+//! /v1/lockbox/{provider}`, `POST /v1/lockbox/{provider}/validate`, `GET
+//! /api/user/available-models`, and the service-only `GET
+//! /internal/v1/users/{user}/model-config` and `POST
+//! /internal/v1/users/{user}/lockbox/{provider}/refused`.
 //!
 //! Request bodies with a key are parsed straight into a `SecretString` (no
 //! intermediate `serde_json::Value`), and no error message quotes them.
@@ -34,6 +36,24 @@ pub fn router() -> Router<AppState> {
             "/internal/v1/users/{user}/model-config",
             get(internal::model_config),
         )
+        .route(
+            "/internal/v1/users/{user}/lockbox/{provider}/refused",
+            post(internal::refused),
+        )
+        .route("/api/user/available-models", get(available_models))
+}
+
+/// `GET /api/user/available-models` (seed 004's `getAvailableModels`).
+async fn available_models(
+    State(st): State<AppState>,
+    AuthUser(who): AuthUser,
+) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(
+        st.lockbox
+            .available_models(&st.engine, &who.user)
+            .await
+            .map_err(failure)?,
+    ))
 }
 
 #[derive(Deserialize)]

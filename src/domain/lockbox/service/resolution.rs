@@ -2,13 +2,13 @@
 
 use super::{Lockbox, LockboxFailure};
 use crate::domain::lockbox::model_config::{
-    MODEL_CONFIG_COLLECTION, MODEL_CONFIG_ID, ModelConfigDoc,
+    CatalogLookup, MODEL_CONFIG_COLLECTION, MODEL_CONFIG_ID, ModelConfigDoc, SYSTEM_PROVIDER,
 };
 use crate::domain::lockbox::resolve::{
     Fallback, FallbackKind, ResolveError, ResolvedModelConfig, plan,
 };
 use crate::domain::lockbox::store::LockboxRow;
-use crate::domain::lockbox::{Aad, ApiKey, KeySource};
+use crate::domain::lockbox::{Aad, ApiKey, KeySource, Provider};
 use crate::engine::{CATALOG, Engine};
 
 impl Lockbox {
@@ -26,16 +26,57 @@ impl Lockbox {
                 .and_then(|e| e.value.as_ref())
                 .and_then(|v| serde_json::from_str(v.get()).ok())
         };
+        let system = config
+            .as_ref()
+            .is_some_and(|c| c.preferred_provider.as_deref() == Some(SYSTEM_PROVIDER));
         let mut plan = {
             let catalog = engine.space(CATALOG).await?;
             let data = catalog.read();
-            plan(&*data, config.as_ref(), |p| {
-                rows.iter().any(|r| r.provider == p) || self.env_key(p).is_some()
-            })?
+            if system {
+                // The server's keys: the first available provider it has one for.
+                let pick = Provider::ALL.into_iter().find(|p| {
+                    self.env_key(*p).is_some()
+                        && data.provider(p.as_str()).is_some_and(|c| c.available())
+                });
+                let Some(pick) = pick else {
+                    return Err(ResolveError::NoApiKey(
+                        "preferred_provider is 'system', and the server has no API key for an \
+                         available catalog provider (set OPENAI_API_KEY, ANTHROPIC_API_KEY or \
+                         OPENROUTER_API_KEY)"
+                            .into(),
+                    )
+                    .into());
+                };
+                let mut cfg = config.clone().unwrap_or_default();
+                cfg.preferred_provider = Some(pick.as_str().to_string());
+                let mut plan = plan(&*data, Some(&cfg), |_| true)?;
+                plan.fallbacks.insert(
+                    0,
+                    Fallback {
+                        kind: FallbackKind::SystemProvider,
+                        from: Some(SYSTEM_PROVIDER.to_string()),
+                        to: Some(pick.as_str().to_string()),
+                        reason: format!(
+                            "preferred_provider is 'system': the server's keys; using {pick}, the \
+                             first available provider the server has a key for"
+                        ),
+                    },
+                );
+                plan
+            } else {
+                plan(&*data, config.as_ref(), |p| {
+                    rows.iter().any(|r| r.provider == p) || self.env_key(p).is_some()
+                })?
+            }
         };
         let provider = plan.provider;
         let row = rows.into_iter().find(|r| r.provider == provider);
-        let (api_key, source) = match self.user_key(user, row.as_ref()) {
+        let chosen = if system {
+            Err("preferred_provider is 'system'".to_string())
+        } else {
+            self.user_key(user, row.as_ref())
+        };
+        let (api_key, source) = match chosen {
             Ok(key) => (key, KeySource::Lockbox),
             Err(why) => {
                 let Some(env) = self.env_key(provider) else {
@@ -46,12 +87,14 @@ impl Lockbox {
                     ))
                     .into());
                 };
-                plan.fallbacks.push(Fallback {
-                    kind: FallbackKind::EnvKey,
-                    from: None,
-                    to: Some(provider.api_key_env().to_string()),
-                    reason: format!("{why}; using the server's {}", provider.api_key_env()),
-                });
+                if !system {
+                    plan.fallbacks.push(Fallback {
+                        kind: FallbackKind::EnvKey,
+                        from: None,
+                        to: Some(provider.api_key_env().to_string()),
+                        reason: format!("{why}; using the server's {}", provider.api_key_env()),
+                    });
+                }
                 (env.clone(), KeySource::Env)
             }
         };
@@ -78,6 +121,12 @@ impl Lockbox {
         let Some(row) = row else {
             return Err("the user has no key in the lockbox".into());
         };
+        if let Some(why) = &row.refused {
+            return Err(format!(
+                "the user's {} key was refused: {why}",
+                row.provider.display_name()
+            ));
+        }
         let Some(keys) = &self.keys else {
             return Err(
                 "the user's lockbox key cannot be read: TIDEMARK_MASTER_KEYS is not set".into(),
