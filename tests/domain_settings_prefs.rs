@@ -15,7 +15,7 @@ both_stores!(
     settings_are_validated_on_every_transport,
     two_tabs_editing_different_settings_both_win,
     model_preferences_round_trip_in_the_seed_shape,
-    put_replaces_all_providers_in_one_mutation,
+    put_replaces_the_listed_providers_in_one_mutation,
     bad_put_is_422_naming_the_field_and_changes_nothing,
     unchanged_put_writes_nothing,
     api_key_configured_follows_the_lockbox_and_the_environment,
@@ -208,7 +208,7 @@ async fn model_preferences_round_trip_in_the_seed_shape(b: Backend) {
     );
 }
 
-async fn put_replaces_all_providers_in_one_mutation(b: Backend) {
+async fn put_replaces_the_listed_providers_in_one_mutation(b: Backend) {
     let (_db, s) = start(b, |_| {}).await;
     let t = s.token("alice");
     s.send("PUT", &t, "/api/user/model-preferences", Some(seed_body()))
@@ -237,8 +237,8 @@ async fn put_replaces_all_providers_in_one_mutation(b: Backend) {
         vec![
             ("upsert".to_string(), "openrouter".to_string()),
             ("upsert".to_string(), "anthropic".to_string()),
-            ("delete".to_string(), "openai".to_string()),
-        ]
+        ],
+        "a provider the body omits is kept, not deleted"
     );
     // One mutation: consecutive versions, one commit time, no client origin.
     assert!(
@@ -252,8 +252,8 @@ async fn put_replaces_all_providers_in_one_mutation(b: Backend) {
         .iter()
         .map(|p| p["provider"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["anthropic", "openrouter"]);
-    assert_eq!(v["providers"][1]["enabledModels"], json!(["openai/gpt-4"]));
+    assert_eq!(names, ["anthropic", "openai", "openrouter"]);
+    assert_eq!(v["providers"][2]["enabledModels"], json!(["openai/gpt-4"]));
 }
 
 async fn bad_put_is_422_naming_the_field_and_changes_nothing(b: Backend) {

@@ -121,9 +121,39 @@ fn parse_one(p: &Value) -> Checked<Wanted> {
     })
 }
 
-/// The seed's GET shape, from the stored documents, the user's lockbox view
-/// and the server's environment.
-pub fn view(prefs: &Collection, lockbox: &Collection, env: &EnvKeys, now: &str) -> Value {
+/// When each provider's preferences last changed, by any path (this API, the
+/// generic document API, a WebSocket mutation): the commit time of the
+/// document's version, else (its event long compacted) the `last_updated`
+/// the document carries.
+pub async fn changed_at(
+    engine: &Engine,
+    space: &str,
+    prefs: &Collection,
+) -> Result<std::collections::HashMap<String, String>, crate::engine::EngineError> {
+    let mut out = std::collections::HashMap::new();
+    for d in &prefs.docs {
+        let at = engine.committed_at(space, d.version).await?.or_else(|| {
+            d.value
+                .get("last_updated")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        if let Some(at) = at {
+            out.insert(d.id.clone(), at);
+        }
+    }
+    Ok(out)
+}
+
+/// The seed's GET shape, from the stored documents, when each last changed,
+/// the user's lockbox view and the server's environment.
+pub fn view(
+    prefs: &Collection,
+    changed: &std::collections::HashMap<String, String>,
+    lockbox: &Collection,
+    env: &EnvKeys,
+    now: &str,
+) -> Value {
     let providers: Vec<Value> = prefs
         .docs
         .iter()
@@ -138,7 +168,7 @@ pub fn view(prefs: &Collection, lockbox: &Collection, env: &EnvKeys, now: &str) 
                 "isEnabled": d.value.get("is_enabled").cloned().unwrap_or(Value::Bool(false)),
                 "metadata": {
                     "apiKeyConfigured": configured,
-                    "lastUpdated": d.value.get("last_updated").cloned().unwrap_or(Value::Null),
+                    "lastUpdated": changed.get(&d.id).map_or(Value::Null, |t| json!(t)),
                 },
             })
         })
@@ -146,10 +176,13 @@ pub fn view(prefs: &Collection, lockbox: &Collection, env: &EnvKeys, now: &str) 
     json!({"providers": providers, "lastSynced": now})
 }
 
-/// Replaces every provider's preferences in one mutation. Every op names the
-/// version it was planned against, so a concurrent change is never silently
-/// overwritten: the plan is redone. Unchanged providers are re-put as they are
-/// (the engine writes nothing for them) only to pin their version.
+/// Replaces the listed providers' preferences in one mutation (seed 000:
+/// "Updates all provider settings atomically"); providers the body omits
+/// are left as they are, so a tab holding an older list never erases a
+/// provider another device added. Every op names the version it was planned
+/// against, so a concurrent change is never silently overwritten: the plan
+/// is redone. Unchanged providers are re-put as they are (the engine writes
+/// nothing for them) only to pin their version.
 pub async fn replace(
     engine: &Engine,
     who: &Principal,
@@ -178,11 +211,6 @@ pub async fn replace(
             };
             let v = current.version_of(&w.provider);
             ops.push(io::put(COLLECTION, &w.provider, value, Some(v)));
-        }
-        for d in &current.docs {
-            if !wanted.iter().any(|w| w.provider == d.id) {
-                ops.push(io::delete(COLLECTION, &d.id, Some(d.version)));
-            }
         }
         if ops.is_empty() {
             return Ok(());

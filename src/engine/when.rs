@@ -14,6 +14,12 @@ struct At<'a> {
     at: &'a str,
 }
 
+/// An event's `at`.
+fn at_text(json: &str) -> Option<String> {
+    let at: At<'_> = serde_json::from_str(json).ok()?;
+    Some(at.at.to_string())
+}
+
 /// Epoch milliseconds of an event's `at`.
 fn at_ms(json: &str) -> Option<i128> {
     let at: At<'_> = serde_json::from_str(json).ok()?;
@@ -22,6 +28,28 @@ fn at_ms(json: &str) -> Option<i128> {
 }
 
 impl Engine {
+    /// When `version` of `space` was committed (the event's `at`, RFC 3339),
+    /// from the ring or the durable log; `None` once it was compacted.
+    pub async fn committed_at(
+        &self,
+        space: &str,
+        version: u64,
+    ) -> Result<Option<String>, EngineError> {
+        if version == 0 {
+            return Ok(None);
+        }
+        let s = self.space(space).await?;
+        let from_ring = s.read().ring.get(version).map(|ev| at_text(ev.json.get()));
+        if let Some(at) = from_ring {
+            return Ok(at);
+        }
+        let evs = self
+            .store()
+            .events(&s.name, version - 1, version, 1)
+            .await?;
+        Ok(evs.first().and_then(|(_, body)| at_text(body)))
+    }
+
     /// The last version of `space` committed at or before `ms` (epoch
     /// milliseconds): what changed after that time is what is newer than the
     /// answer. `None` when the log no longer reaches back to that time (it

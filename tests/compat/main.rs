@@ -10,6 +10,7 @@ mod common;
 #[path = "../lockbox_support/mod.rs"]
 mod lockbox_support;
 mod newcomer;
+mod seed_000;
 mod seed_001;
 mod seed_003;
 mod seed_004;

@@ -31,8 +31,10 @@ async fn view(st: &AppState, space: &str) -> Result<Json<Value>> {
         cols.next().unwrap_or_default(),
         cols.next().unwrap_or_default(),
     );
+    let changed = prefs::changed_at(&st.engine, space, &p).await?;
     Ok(Json(prefs::view(
         &p,
+        &changed,
         &l,
         &st.domain.env_keys,
         &now_rfc3339(),
@@ -44,8 +46,8 @@ async fn get_prefs(State(st): State<AppState>, AuthUser(who): AuthUser) -> Resul
     view(&st, &space).await
 }
 
-/// Replaces every provider's preferences atomically (one mutation); answers
-/// the new state in the GET shape.
+/// Replaces the listed providers' preferences atomically (one mutation;
+/// omitted providers are kept); answers the new state in the GET shape.
 async fn put_prefs(
     State(st): State<AppState>,
     AuthUser(who): AuthUser,
