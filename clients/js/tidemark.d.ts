@@ -550,7 +550,7 @@ export interface Fallback {
   to?: string | null;
 }
 
-export type FallbackKind = "no_preferred_provider" | "provider_unavailable" | "default_model" | "model_not_in_catalog" | "env_key";
+export type FallbackKind = "no_preferred_provider" | "provider_unavailable" | "default_model" | "model_not_in_catalog" | "env_key" | "system_provider";
 
 export interface ResolvedModelConfig {
   /** The key to call it with, in plaintext. */
@@ -592,7 +592,7 @@ export interface MessageDoc {
 export interface ModelConfigDoc {
   /** Provider id -> model id, both from the catalog (`models/{id}` whose */
   models?: Record<string, string>;
-  /** A catalog provider id (`openai`, `anthropic`, `openrouter`, ...). */
+  /** A catalog provider id (`openai`, `anthropic`, `openrouter`, ...), or */
   preferred_provider?: string | null;
   /** Free for clients to set, RFC 3339. */
   updated_at?: string | null;
@@ -605,6 +605,8 @@ export interface ModelDoc {
   /** `2026-12-01` (or an RFC 3339 time). */
   deprecation_date?: string | null;
   deprecation_status: DeprecationStatus;
+  /** One line for people (seed 004's `description`). */
+  description?: string | null;
   /** Equal to the document id, exactly as the provider names it. */
   id: string;
   max_input_tokens: number;
@@ -624,7 +626,7 @@ export interface ModelPreference {
   last_updated?: string | null;
 }
 
-export type ProviderStatus = "available" | "degraded" | "unavailable";
+export type ProviderStatus = "available" | "degraded" | "unavailable" | "unknown" | "unreachable";
 
 export interface ProviderDoc {
   /** Model used when a requested one is unknown. */
