@@ -47,6 +47,7 @@ use stats::Report;
 
 fn main() {
     let args = args::Args::parse();
+    client::CLIENT_NAGLE.store(args.client_nagle, std::sync::atomic::Ordering::Relaxed);
     let Some(scenario) = args.scenario.clone() else {
         // `cargo bench` / `cargo test --benches` run every bench without arguments.
         eprintln!(

@@ -94,6 +94,11 @@ pub struct Args {
     /// window allows.
     #[arg(long, default_value_t = 0.0)]
     pub publish_rate: f64,
+    /// Client WebSockets keep Nagle's algorithm (a plain socket's default,
+    /// which many clients keep) instead of setting TCP_NODELAY: shows what
+    /// the server's own TCP_NODELAY on accepted sockets is for.
+    #[arg(long)]
+    pub client_nagle: bool,
     /// Measured duration, seconds (tabs, writes, poll per mode).
     #[arg(long)]
     pub duration: Option<f64>,

@@ -77,7 +77,11 @@ impl Sources {
     }
 }
 
-/// A TCP connection from the next source address, without Nagle.
+/// Set from `--client-nagle`: client sockets keep Nagle's algorithm.
+pub static CLIENT_NAGLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A TCP connection from the next source address, without Nagle (unless
+/// `--client-nagle`).
 pub async fn tcp(target: &Target, sources: &Sources) -> std::io::Result<TcpStream> {
     let sock = if target.addr.is_ipv4() {
         TcpSocket::new_v4()?
@@ -88,7 +92,7 @@ pub async fn tcp(target: &Target, sources: &Sources) -> std::io::Result<TcpStrea
         sock.bind(SocketAddr::new(ip, 0))?;
     }
     let s = sock.connect(target.addr).await?;
-    s.set_nodelay(true)?;
+    s.set_nodelay(!CLIENT_NAGLE.load(std::sync::atomic::Ordering::Relaxed))?;
     Ok(s)
 }
 
