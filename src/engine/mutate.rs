@@ -61,6 +61,14 @@ impl Engine {
                 result: serde_json::to_string(result).unwrap_or_default(),
             })
         };
+        // An origin the stores cannot hold exactly is refused before anything
+        // (and not recorded: it names no id the client could follow on from).
+        if let Some(Err(why)) = m.origin.as_ref().map(Origin::check) {
+            return Ok((
+                m.space.clone(),
+                reject(mid, Rejection::new(RejectCode::Invalid, why)),
+            ));
+        }
         // A mutation to a space the caller may not write is rejected, and still
         // counts as processed so the client's next id is in order.
         let name = match who.writable(&m.space) {

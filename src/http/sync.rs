@@ -22,9 +22,7 @@ async fn sync(
     AuthUser(who): AuthUser,
     JsonBody(req): JsonBody<SyncRequest>,
 ) -> ApiResult<Json<SyncResponse>> {
-    if req.client_id.is_empty() || req.client_id.len() > 128 {
-        return Err(ApiError::invalid("client_id must be 1 to 128 bytes"));
-    }
+    crate::protocol::check_client_id(&req.client_id).map_err(ApiError::invalid)?;
     if req.mutations.len() > st.cfg.max_mutations_per_sync {
         return Err(ApiError::too_large(format!(
             "{} mutations in one request; the limit is {}",

@@ -87,6 +87,37 @@ pub struct Origin {
     pub mutation_id: u64,
 }
 
+/// Longest client id: it is repeated in every event the client writes.
+pub const MAX_CLIENT_ID_BYTES: usize = 128;
+/// Largest mutation id (the stores keep it as a signed 64-bit integer).
+pub const MAX_MUTATION_ID: u64 = i64::MAX as u64;
+
+/// A client id every transport accepts: 1 to 128 bytes of printable ASCII.
+pub fn check_client_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_CLIENT_ID_BYTES {
+        return Err(format!(
+            "client_id must be 1 to {MAX_CLIENT_ID_BYTES} bytes"
+        ));
+    }
+    if !id.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err("client_id must be printable ASCII without spaces".into());
+    }
+    Ok(())
+}
+
+impl Origin {
+    /// The client id as [`check_client_id`] wants it, and a mutation id the
+    /// stores can hold exactly (a larger one would be saturated when stored
+    /// and a retry of it applied twice).
+    pub fn check(&self) -> Result<(), String> {
+        check_client_id(&self.client_id)?;
+        if self.mutation_id > MAX_MUTATION_ID {
+            return Err(format!("mutation_id must be at most {MAX_MUTATION_ID}"));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventOp {

@@ -16,6 +16,8 @@ pub const CONVERSATIONS: &str = "conversations";
 pub const MESSAGES: &str = "messages";
 pub const USAGE: &str = "usage_daily";
 pub const ROLES: [&str; 3] = ["user", "assistant", "system"];
+/// Most tokens one message may count (clients send the number; usage sums it).
+pub const MAX_TOKENS: u64 = 10_000_000;
 
 /// `conversations/{id}` as stored.
 pub fn validate_conversation(v: &Value) -> Checked<()> {
@@ -96,7 +98,12 @@ pub fn validate_message(v: &Value) -> Checked<()> {
     check::string(m, "content", true)?;
     time_like(m, "timestamp")?;
     check::text(m, "model", false, 256)?;
-    check::uint(m, "tokens", false)?;
+    if check::uint(m, "tokens", false)?.is_some_and(|t| t > MAX_TOKENS) {
+        return Err(FieldError::new(
+            "tokens",
+            format!("must be at most {MAX_TOKENS}"),
+        ));
+    }
     check::obj(m, "metadata", false)?;
     Ok(())
 }

@@ -99,12 +99,14 @@ fn usage_value(usage: &Collection, day: &str, new: &[(String, u64)]) -> Value {
     };
     let sent = new.iter().filter(|(r, _)| r == "user").count() as u64;
     let received = new.iter().filter(|(r, _)| r == "assistant").count() as u64;
-    let tokens: u64 = new.iter().map(|(_, t)| *t).sum();
+    // Each message's tokens are bounded (MAX_TOKENS); the sums saturate
+    // rather than wrap.
+    let tokens = new.iter().fold(0u64, |a, (_, t)| a.saturating_add(*t));
     json!({
         "date": day,
-        "messages_sent": n("messages_sent") + sent,
-        "messages_received": n("messages_received") + received,
-        "tokens": n("tokens") + tokens,
+        "messages_sent": n("messages_sent").saturating_add(sent),
+        "messages_received": n("messages_received").saturating_add(received),
+        "tokens": n("tokens").saturating_add(tokens),
     })
 }
 

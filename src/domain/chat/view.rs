@@ -253,7 +253,7 @@ pub async fn usage(
         })
         .map(|d| {
             for (t, k) in totals.iter_mut().zip(keys) {
-                *t += d.value.get(k).and_then(Value::as_u64).unwrap_or(0);
+                *t = t.saturating_add(d.value.get(k).and_then(Value::as_u64).unwrap_or(0));
             }
             d.value.clone()
         })

@@ -141,6 +141,17 @@ impl Conn {
         self.out.text(&m.to_json());
     }
 
+    /// An engine failure as clients may see it: the same codes and words as
+    /// over HTTP; a store's or an internal cause is logged, never sent.
+    fn send_failure(&self, e: crate::engine::EngineError, space: String) {
+        let api = crate::http::error::ApiError::from(e);
+        self.send(ServerMsg::Error {
+            code: api.code.into(),
+            message: api.message,
+            space: Some(space),
+        });
+    }
+
     fn welcome(&self) {
         self.send(ServerMsg::Welcome {
             session: format!("s-{}", uuid::Uuid::new_v4().simple()),
@@ -342,8 +353,8 @@ impl Conn {
                         format!("protocol {protocol} is not supported; this server speaks 1"),
                     );
                 }
-                if client_id.is_empty() || client_id.len() > 128 {
-                    return self.bad("bad_message", "client_id must be 1 to 128 bytes");
+                if let Err(why) = crate::protocol::check_client_id(&client_id) {
+                    return self.bad("bad_message", why);
                 }
                 self.client_id = Some(client_id);
                 for (alias, cursor) in subscribe {
@@ -409,11 +420,7 @@ impl Conn {
             let space = match self.st.engine.space(&name).await {
                 Ok(s) => s,
                 Err(e) => {
-                    self.send(ServerMsg::Error {
-                        code: "unavailable".into(),
-                        message: e.to_string(),
-                        space: Some(name),
-                    });
+                    self.send_failure(e, name);
                     return;
                 }
             };
@@ -427,11 +434,7 @@ impl Conn {
             Ok(a) => a,
             Err(e) => {
                 self.st.ws_hubs.leave(&hub, &self.out);
-                self.send(ServerMsg::Error {
-                    code: "unavailable".into(),
-                    message: e.to_string(),
-                    space: Some(name),
-                });
+                self.send_failure(e, name);
                 return;
             }
         };
