@@ -35,20 +35,28 @@ pub fn path_for(database_url: &str) -> PathBuf {
 }
 
 /// Reads the development key at `path`, creating it (0600) when missing.
+/// The key is written to a temporary file first and linked into place, so
+/// two servers starting at once agree on one key and a crash never leaves
+/// an empty key file.
 pub fn load_or_create(path: &Path) -> Result<MasterKeys, String> {
     let shown = path.display();
-    if path.exists() {
-        let line = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
-        let line = SecretString::from(line.trim());
-        let keys = MasterKeys::parse(line.expose_secret()).map_err(|e| format!("{shown}: {e}"))?;
-        tracing::warn!(
-            file = %shown,
-            "--dev: the lockbox uses the DEVELOPMENT master key in this file; never use it in production (set TIDEMARK_MASTER_KEYS)"
-        );
-        return Ok(keys);
+    if !path.exists() {
+        create(path).map_err(|e| format!("{shown}: {e}"))?;
     }
-    let line = MasterKeys::generate_key_line("dev").map_err(|e| e.to_string())?;
-    let keys = MasterKeys::parse(line.expose_secret()).map_err(|e| e.to_string())?;
+    let line = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+    let line = SecretString::from(line.trim());
+    let keys = MasterKeys::parse(line.expose_secret())
+        .map_err(|e| format!("{shown}: {e} (delete the file to generate a new development key)"))?;
+    tracing::warn!(
+        file = %shown,
+        "--dev: the lockbox uses the DEVELOPMENT master key in this file (mode 0600); never use it in production (set TIDEMARK_MASTER_KEYS)"
+    );
+    Ok(keys)
+}
+
+fn create(path: &Path) -> std::io::Result<()> {
+    let line = MasterKeys::generate_key_line("dev").map_err(std::io::Error::other)?;
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -56,14 +64,17 @@ pub fn load_or_create(path: &Path) -> Result<MasterKeys, String> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| format!("{shown}: {e}"))?;
-    f.write_all(format!("{}\n", line.expose_secret()).as_bytes())
-        .map_err(|e| format!("{shown}: {e}"))?;
-    tracing::warn!(
-        file = %shown,
-        "--dev: generated a DEVELOPMENT lockbox master key in this file (mode 0600); never use it in production (set TIDEMARK_MASTER_KEYS)"
-    );
-    Ok(keys)
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(format!("{}\n", line.expose_secret()).as_bytes())?;
+        f.sync_all()
+    });
+    // Into place only if no other start put one there first.
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 #[cfg(test)]

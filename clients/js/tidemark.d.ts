@@ -557,6 +557,8 @@ export interface ResolvedModelConfig {
   api_key: string;
   /** Every fallback taken, in order; empty when the user's choice stood. */
   fallbacks: Array<Fallback>;
+  /** With `source: lockbox`: which of the user's keys this is (it changes */
+  key_version?: string | null;
   /** The model to ask for, after any fallback. */
   model: string;
   /** The provider to call, after any fallback. */

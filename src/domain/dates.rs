@@ -30,6 +30,11 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// The day of `2026-12-01`, or of the date part of an RFC 3339 time.
 pub fn parse_day(s: &str) -> Option<i64> {
+    // Byte offsets below: anything but ASCII is not a date (and must not
+    // split a character).
+    if !s.is_ascii() {
+        return None;
+    }
     let date = s.get(..10)?;
     let rest = &s[10..];
     if !rest.is_empty() && humantime::parse_rfc3339_weak(s).is_err() {
@@ -53,6 +58,9 @@ pub fn parse_day(s: &str) -> Option<i64> {
 /// offset (`+02:00`, `-0500`) or without fraction; a bare date is its
 /// midnight UTC. A time without a zone is refused: it is ambiguous.
 pub fn parse_instant_ms(s: &str) -> Option<i128> {
+    if !s.is_ascii() {
+        return None;
+    }
     let day = i128::from(parse_day(s.get(..10)?)?);
     let rest = &s[10..];
     if rest.is_empty() {

@@ -22,6 +22,7 @@ pub use apply::{Change, Limits, Rejection, apply_ops, merge_patch, valid_collect
 pub use mutate::MutationInput;
 pub use reach::REACH_TIMEOUT;
 use space::{DocEntry, Ring, Space, SpaceData};
+pub use when::SINCE_MARGIN_MS;
 
 use crate::store::{Store, StoreError};
 

@@ -27,6 +27,9 @@ fn at_ms(json: &str) -> Option<i128> {
     Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i128)
 }
 
+/// How far before the given time a time-based `since` reaches back.
+pub const SINCE_MARGIN_MS: i128 = 5_000;
+
 impl Engine {
     /// When `version` of `space` was committed (the event's `at`, RFC 3339),
     /// from the ring or the durable log; `None` once it was compacted.
@@ -51,10 +54,18 @@ impl Engine {
     }
 
     /// The last version of `space` committed at or before `ms` (epoch
-    /// milliseconds): what changed after that time is what is newer than the
-    /// answer. `None` when the log no longer reaches back to that time (it
-    /// was compacted), so only a full answer is right.
+    /// milliseconds) less [`SINCE_MARGIN_MS`]: what changed after that time
+    /// is what is newer than the answer. `None` when the log no longer
+    /// reaches back to that time (it was compacted), so only a full answer
+    /// is right.
+    ///
+    /// The margin: an event's `at` is stamped before its commit is durable
+    /// and visible, and clocks step (NTP, several nodes); a reader who saw the
+    /// space at time T may not yet have seen a change stamped a little before
+    /// T. Answering a few seconds more is harmless (clients merge by id);
+    /// answering less would lose that change for good.
     pub async fn version_at(&self, space: &str, ms: i128) -> Result<Option<u64>, EngineError> {
+        let ms = ms - SINCE_MARGIN_MS;
         let s = self.space(space).await?;
         let (head, log_start) = {
             let d = s.read();

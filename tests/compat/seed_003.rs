@@ -62,8 +62,12 @@ async fn iso_since_answers_what_changed_after_that_time(b: Backend) {
     let s = TestServer::start(&args(&db)).await;
     let t = s.token("alice");
     post(&s, &t, &json!({"conversations": [conv("c1", 3)]})).await;
-    // The client notes when it last synced, then more happens.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The client notes when it last synced, then more happens. A time-based
+    // `since` reaches back SINCE_MARGIN_MS before the given time (changes
+    // stamped just before it may not have been visible then), so the first
+    // sync is that much older here.
+    let margin = tidemark::engine::SINCE_MARGIN_MS as u64;
+    tokio::time::sleep(Duration::from_millis(margin + 300)).await;
     let last_sync = iso_now();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut more = conv("c1", 3);
@@ -91,10 +95,16 @@ async fn iso_since_answers_what_changed_after_that_time(b: Backend) {
         .get(&t, "/api/chat/sync?since=2020-01-01T00:00:00.000Z")
         .await;
     assert_eq!(kept(&all, "alice").len(), 5, "{all}");
-    // After the last change: nothing. A version is still a version.
-    let (_, none) = s
+    // Within the margin after the last change: it is answered again (a
+    // client merges by id); well after it: nothing. A version is a version.
+    let (_, again) = s
         .get(&t, &format!("/api/chat/sync?since={}", iso_now()))
         .await;
+    assert_eq!(kept(&again, "alice"), ["c1-m3", "c2-m0"], "{again}");
+    let later = humantime::format_rfc3339_millis(
+        std::time::SystemTime::now() + Duration::from_millis(margin + 1_000),
+    );
+    let (_, none) = s.get(&t, &format!("/api/chat/sync?since={later}")).await;
     assert_eq!(kept(&none, "alice").len(), 0, "{none}");
     let (_, by_version) = s.get(&t, "/api/chat/sync?since=0").await;
     assert_eq!(by_version["since"]["kind"], "version");

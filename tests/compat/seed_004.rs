@@ -154,6 +154,7 @@ async fn a_refused_user_key_falls_back_to_the_system_key_and_says_why(b: Backend
         Some("lockbox"),
         "present and not yet refused: hers"
     );
+    let old_version = v["key_version"].as_str().expect("key_version").to_string();
     // A live check finds it refused: from now on the server's key, and why.
     let (st, v) = s
         .send("POST", &t, "/v1/lockbox/openai/validate", Some(json!({})))
@@ -168,18 +169,25 @@ async fn a_refused_user_key_falls_back_to_the_system_key_and_says_why(b: Backend
     let reason = v["fallbacks"][0]["reason"].as_str().unwrap();
     assert!(reason.contains("refused"), "{reason}");
     assert!(v["api_key"] == SERVER_OPENAI);
-    // A new key clears it; a back-end service reporting a 401 marks it again.
+    // A new key clears it; a back-end service reporting a 401 marks it again
+    // — but a late report about the old key does not mark the new one.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     put_key(&s, &t, "openai", &openai_key("OKAY")).await;
-    assert_eq!(said(&resolve(&s, "cy").await.1).1, Some("lockbox"));
+    let (_, v) = resolve(&s, "cy").await;
+    assert_eq!(said(&v).1, Some("lockbox"));
+    let new_version = v["key_version"].as_str().unwrap().to_string();
+    assert_ne!(new_version, old_version);
     let svc = tok("backend", Role::Service);
-    let (st, v) = s
-        .send(
-            "POST",
-            &svc,
-            "/internal/v1/users/cy/lockbox/openai/refused",
-            Some(json!({"status": 401})),
-        )
-        .await;
+    let report = |version: &str| json!({"status": 401, "key_version": version});
+    let path = "/internal/v1/users/cy/lockbox/openai/refused";
+    let (st, v) = s.send("POST", &svc, path, Some(report(&old_version))).await;
+    assert_eq!((st, v["refused"].as_bool()), (200, Some(false)), "{v}");
+    assert_eq!(
+        said(&resolve(&s, "cy").await.1).1,
+        Some("lockbox"),
+        "the new key stands"
+    );
+    let (st, v) = s.send("POST", &svc, path, Some(report(&new_version))).await;
     assert_eq!((st, v["refused"].as_bool()), (200, Some(true)), "{v}");
     assert_eq!(said(&resolve(&s, "cy").await.1).1, Some("env"));
     // Only a service may report; only 401/403 count.

@@ -151,6 +151,8 @@ async fn round(
         let next = match seen {
             Probe::Up => Some("available"),
             Probe::Degraded => Some("degraded"),
+            // Says nothing about the provider: never lifts `unavailable`.
+            Probe::Unreachable if status == "unavailable" => None,
             Probe::Unreachable => Some("unreachable"),
             Probe::Failed => {
                 let n = failed.entry(id.clone()).or_insert(0);
@@ -158,7 +160,7 @@ async fn round(
                 (*n >= cfg.failures.max(1)).then_some("unavailable")
             }
         };
-        if seen != Probe::Failed {
+        if matches!(seen, Probe::Up | Probe::Degraded) {
             failed.remove(id);
         }
         if let Some(next) = next.filter(|n| n != status) {

@@ -62,10 +62,12 @@ pub fn stats<'a>(messages: impl Iterator<Item = &'a Value>) -> Value {
         count += 1;
         tokens = tokens.saturating_add(m.get("tokens").and_then(Value::as_u64).unwrap_or(0));
         let at = m.get("timestamp");
-        if let Some(t) = time_ms(at)
-            && last.is_none_or(|(l, _)| t > l)
+        // Ties on the time go to the larger text, so the answer does not
+        // depend on the order the messages come in.
+        if let (Some(t), Some(a)) = (time_ms(at), at)
+            && last.is_none_or(|(l, lv)| (t, a.to_string()) > (l, lv.to_string()))
         {
-            last = at.map(|a| (t, a));
+            last = Some((t, a));
         }
     }
     serde_json::json!({

@@ -37,18 +37,22 @@ struct Planned {
 }
 
 /// Every conversation's messages after this sync: those held, replaced or
-/// joined by the payload's.
+/// joined by the payload's (a message the payload moves to another
+/// conversation counts in that one only).
 fn merged<'a>(
     items: &'a [Item],
     msgs: &'a Collection,
 ) -> HashMap<&'a str, HashMap<&'a str, &'a Value>> {
-    let mut by_conv: HashMap<&str, HashMap<&str, &Value>> = HashMap::new();
-    let held = msgs.docs.iter().map(|h| (h.id.as_str(), &h.value));
-    let sent = items
+    let mut by_id: HashMap<&str, &Value> = msgs
+        .docs
         .iter()
-        .filter(|it| it.collection == MESSAGES)
-        .map(|it| (it.id.as_str(), &it.value));
-    for (id, v) in held.chain(sent) {
+        .map(|h| (h.id.as_str(), &h.value))
+        .collect();
+    for it in items.iter().filter(|it| it.collection == MESSAGES) {
+        by_id.insert(it.id.as_str(), &it.value);
+    }
+    let mut by_conv: HashMap<&str, HashMap<&str, &Value>> = HashMap::new();
+    for (id, v) in by_id {
         let cid = v
             .get("conversation_id")
             .and_then(Value::as_str)

@@ -97,6 +97,11 @@ pub struct ResolvedModelConfig {
     #[schemars(with = "String")]
     pub api_key: ApiKey,
     pub source: KeySource,
+    /// With `source: lockbox`: which of the user's keys this is (it changes
+    /// whenever the user sets a key). Send it back when reporting the key
+    /// refused, so that a key the user set since is not marked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<String>,
     /// Every fallback taken, in order; empty when the user's choice stood.
     pub fallbacks: Vec<Fallback>,
 }

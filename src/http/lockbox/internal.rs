@@ -50,6 +50,9 @@ pub(super) async fn model_config(
 pub(super) struct Refused {
     /// What the provider answered: 401 or 403.
     status: u16,
+    /// The resolution's `key_version`: the key that was refused.
+    #[serde(default)]
+    key_version: Option<String>,
 }
 
 /// `POST /internal/v1/users/{user}/lockbox/{provider}/refused` `{"status":
@@ -71,7 +74,7 @@ pub(super) async fn refused(
     }
     let marked = st
         .lockbox
-        .report_refused(&user, provider, body.status)
+        .report_refused(&user, provider, body.status, body.key_version.as_deref())
         .await
         .map_err(failure)?;
     Ok(Json(

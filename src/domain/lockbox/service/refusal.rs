@@ -43,12 +43,14 @@ impl Lockbox {
     }
 
     /// A back-end service called `provider` with the user's stored key and
-    /// got `status` (401 or 403). False when the key was replaced meanwhile.
+    /// got `status` (401 or 403). `key_version` is the resolution's (the key
+    /// the service used); false when the user has set another key since.
     pub async fn report_refused(
         &self,
         user: &str,
         provider: Provider,
         status: u16,
+        key_version: Option<&str>,
     ) -> Result<bool, LockboxFailure> {
         self.keys()?;
         let row = self
@@ -56,6 +58,9 @@ impl Lockbox {
             .get(user, provider)
             .await?
             .ok_or(LockboxFailure::NothingStored(provider))?;
+        if key_version.is_some_and(|v| v != row.updated_at) {
+            return Ok(false);
+        }
         let why = format!(
             "{} answered {status} to a call with it (reported at {})",
             provider.display_name(),

@@ -65,7 +65,8 @@ impl Lockbox {
                 plan
             } else {
                 plan(&*data, config.as_ref(), |p| {
-                    rows.iter().any(|r| r.provider == p) || self.env_key(p).is_some()
+                    rows.iter().any(|r| r.provider == p && r.refused.is_none())
+                        || self.env_key(p).is_some()
                 })?
             }
         };
@@ -76,8 +77,9 @@ impl Lockbox {
         } else {
             self.user_key(user, row.as_ref())
         };
-        let (api_key, source) = match chosen {
-            Ok(key) => (key, KeySource::Lockbox),
+        let key_version = row.as_ref().map(|r| r.updated_at.clone());
+        let (api_key, source, key_version) = match chosen {
+            Ok(key) => (key, KeySource::Lockbox, key_version),
             Err(why) => {
                 let Some(env) = self.env_key(provider) else {
                     return Err(ResolveError::NoApiKey(format!(
@@ -95,7 +97,7 @@ impl Lockbox {
                         reason: format!("{why}; using the server's {}", provider.api_key_env()),
                     });
                 }
-                (env.clone(), KeySource::Env)
+                (env.clone(), KeySource::Env, None)
             }
         };
         tracing::info!(
@@ -112,6 +114,7 @@ impl Lockbox {
             model: plan.model,
             api_key,
             source,
+            key_version,
             fallbacks: plan.fallbacks,
         })
     }
