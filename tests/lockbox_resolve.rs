@@ -123,8 +123,11 @@ async fn the_users_lockbox_key_comes_first_then_the_environment_then_an_error(b:
     let own = openai_key("OWN");
     assert_eq!(put_key(&s, &alice, "openai", &own).await.0, 200);
 
-    let (st, v) = resolve(&s, "alice").await;
+    let (st, mut v) = resolve(&s, "alice").await;
     assert_eq!(st, 200, "{v}");
+    // Which of her keys it is (for a refusal report): the time it was set.
+    let version = v.as_object_mut().unwrap().remove("key_version");
+    assert!(version.is_some_and(|k| k.is_string()));
     assert_eq!(
         v,
         json!({"user": "alice", "provider": "openai", "model": "gpt-4o-mini",
