@@ -44,22 +44,33 @@ pub async fn until_version(ws: &mut Ws, rep: &mut Replica, version: u64) {
 }
 
 /// Puts `notes/n{i}` = `{"i": i}` as mutation `i` of client `writer`; returns
-/// the version it acked.
+/// the version it acked. An `unavailable` answer is retried with the same
+/// mutation id, as a client does: while [`deafen`] refuses new connections a
+/// busy node's pool may have none free for a moment (the retry is applied
+/// once, never twice, whatever happened to the first attempt).
 pub async fn note(node: &TestServer, token: &str, i: u64) -> u64 {
     let id = format!("n{i}");
-    let r = node
-        .put(
-            token,
-            "writer",
-            i,
-            "user:me",
-            "notes",
-            &id,
-            json!({ "i": i }),
-        )
-        .await;
-    assert_eq!(r["status"], "ack", "{r}");
-    r["version"].as_u64().expect("version")
+    let mut tries = 0;
+    loop {
+        let r = node
+            .put(
+                token,
+                "writer",
+                i,
+                "user:me",
+                "notes",
+                &id,
+                json!({ "i": i }),
+            )
+            .await;
+        if r["code"] == "unavailable" && tries < 50 {
+            tries += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        }
+        assert_eq!(r["status"], "ack", "{r}");
+        return r["version"].as_u64().expect("version");
+    }
 }
 
 /// Runs one statement on the PostgreSQL server's admin database; returns
