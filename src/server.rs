@@ -47,6 +47,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
                 .collect()
         }
     };
+    crate::http::check_origins(&args.allowed_origins).map_err(StartError::Config)?;
     // Refuse a malformed or short master key before anything else; its error
     // names the entry, never the key.
     let master_keys = crate::domain::lockbox::master_keys(&args.lockbox)

@@ -96,6 +96,28 @@ pub struct AppState {
     pub domain: Arc<crate::domain::setup::Domain>,
 }
 
+/// Every allowed origin must be `scheme://host[:port]` (what browsers send
+/// in `Origin`); one that is not would silently never match, so the server
+/// refuses to start and names it.
+pub fn check_origins(origins: &[String]) -> Result<(), String> {
+    for o in origins {
+        let ok = o.parse::<axum::http::HeaderValue>().is_ok()
+            && o.parse::<axum::http::Uri>().is_ok_and(|u| {
+                u.scheme().is_some()
+                    && u.host().is_some_and(|h| !h.is_empty())
+                    && u.path_and_query()
+                        .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/")
+                    && !o.ends_with('/')
+            });
+        if !ok {
+            return Err(format!(
+                "TIDEMARK_ALLOWED_ORIGINS: `{o}` is not an origin (scheme://host[:port], no path)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn router(state: AppState) -> Router {
     let mut r = Router::new()
         .merge(health::router())
@@ -110,19 +132,36 @@ pub fn router(state: AppState) -> Router {
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes));
     if !state.cfg.allowed_origins.is_empty() {
+        use axum::http::{HeaderName, Method, header};
         use tower_http::cors::{AllowOrigin, CorsLayer};
+        // Checked at start (`check_origins`): every entry parses.
         let origins: Vec<_> = state
             .cfg
             .allowed_origins
             .iter()
             .filter_map(|o| o.parse().ok())
             .collect();
+        // Only what the API uses: its methods, and the request headers its
+        // routes read (the bearer token, JSON bodies, the ETag preconditions,
+        // an SSE resume).
         r = r.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
-                .allow_methods(tower_http::cors::Any)
-                .allow_headers(tower_http::cors::Any)
-                .expose_headers([axum::http::header::ETAG]),
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PUT,
+                    Method::PATCH,
+                    Method::DELETE,
+                ])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::IF_MATCH,
+                    header::IF_NONE_MATCH,
+                    HeaderName::from_static("last-event-id"),
+                ])
+                .expose_headers([header::ETAG]),
         );
     }
     r.with_state(state)
