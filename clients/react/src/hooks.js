@@ -61,17 +61,26 @@ export function useStatus() {
  * `error`. `put`/`patch`/`remove` take the space first: `patch('user:me',
  * 'settings', 'ui', {theme: 'dark'})`, and the client's write options last.
  */
-export function useMutation() {
-  const client = useTidemarkClient();
-  const store = storeFor(client);
-  const [state, setState] = useState({ inflight: 0, error: null });
-  const alive = useRef(true);
+/**
+ * A ref that is true while the component is mounted: async work that ends
+ * after an unmount must not set state (StrictMode's remount sets it again).
+ */
+export function useAlive() {
+  const alive = useRef(false);
   useEffect(() => {
     alive.current = true;
     return () => {
       alive.current = false;
     };
   }, []);
+  return alive;
+}
+
+export function useMutation() {
+  const client = useTidemarkClient();
+  const store = storeFor(client);
+  const [state, setState] = useState({ inflight: 0, error: null });
+  const alive = useAlive();
 
   const run = useCallback(
     (write) => {

@@ -2,10 +2,10 @@
 // the user's `model_preferences/{provider}` documents. Writes are optimistic:
 // they show at once, and a write the server rejects is rolled back by the
 // client (the view returns to "server state + the writes still pending").
-import { useCallback, useMemo, useRef, useState, useEffect } from 'react';
+import { useCallback, useMemo, useState } from 'react';
 import { useTidemarkClient } from './ctx.js';
 import { storeFor } from './store.js';
-import { useCollection, useStatus } from './hooks.js';
+import { useAlive, useCollection, useStatus } from './hooks.js';
 
 export const PREFERENCES = 'model_preferences';
 
@@ -28,13 +28,7 @@ export function useModelPreferences(options = {}) {
   const col = useCollection(name, PREFERENCES);
   const st = useStatus();
   const [state, setState] = useState({ inflight: 0, error: null });
-  const alive = useRef(false);
-  useEffect(() => {
-    alive.current = true;
-    return () => {
-      alive.current = false;
-    };
-  }, []);
+  const alive = useAlive();
 
   /** Patches one provider's document with `change(current)`, stamping `last_updated`. */
   const write = useCallback(
