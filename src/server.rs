@@ -48,6 +48,12 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
         }
     };
     crate::http::check_origins(&args.allowed_origins).map_err(StartError::Config)?;
+    args.net
+        .check(
+            Duration::from_secs(args.long_poll_max_secs),
+            args.ws_config().heartbeat,
+        )
+        .map_err(StartError::Config)?;
     // Refuse a malformed or short master key before anything else; its error
     // names the entry, never the key.
     let master_keys = crate::domain::lockbox::master_keys(&args.lockbox)
@@ -103,6 +109,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
             max_mutations_per_sync: args.max_mutations_per_sync,
             long_poll_max: Duration::from_secs(args.long_poll_max_secs),
             allowed_origins: args.allowed_origins.clone(),
+            net: args.net.config(),
             ws: args.ws_config(),
         }),
         shutdown,
@@ -129,48 +136,6 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// Options every accepted socket gets, whatever it goes on to carry
-/// (WebSocket, SSE, long-poll, plain HTTP):
-///
-/// - `TCP_NODELAY`: tidemark writes small frames, each whole, and waits for
-///   the next request or ack; with Nagle's algorithm on, a frame written
-///   while an earlier one is unacknowledged waits for the peer's delayed ACK
-///   (~40 ms on Linux). Every ack and event would carry that wait.
-/// - TCP keep-alive (first probe after 60 s idle, then every 10 s, 5 tries):
-///   a peer that vanished without a FIN (power loss, a NAT or a load balancer
-///   dropping state) is found by the kernel on connections that carry no
-///   heartbeat of their own (HTTP keep-alive, a long-poll in its wait).
-///
-/// Left alone on purpose: `SO_REUSEPORT` (two processes on one port would
-/// split clients between them without a word; run nodes on their own ports
-/// behind the balancer) and the listen backlog, set in [`bind`].
-pub fn tune_accepted(tcp: &tokio::net::TcpStream) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
-    }
-    let keepalive = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(60))
-        .with_interval(Duration::from_secs(10));
-    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "freebsd"))]
-    let keepalive = keepalive.with_retries(5);
-    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive) {
-        tracing::debug!(error = %e, "cannot set TCP keep-alive on an accepted socket");
-    }
-}
-
-/// The listener as [`serve`] accepts from it: every accepted socket goes
-/// through [`tune_accepted`] first.
-pub fn accepting(listener: TcpListener) -> Accepting {
-    use axum::serve::ListenerExt;
-    fn tap(tcp: &mut tokio::net::TcpStream) {
-        tune_accepted(tcp)
-    }
-    listener.tap_io(tap)
-}
-
-/// What [`accepting`] returns.
-pub type Accepting = axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)>;
-
 /// Serves until `shutdown` resolves; then stops accepting, lets in-flight
 /// requests and writes finish, closes WebSockets with 1012 and ends SSE
 /// streams, all within the grace period.
@@ -182,6 +147,7 @@ pub async fn serve(
     let token = state.shutdown.clone();
     let tasks = state.tasks.clone();
     let grace = state.grace;
+    let net = state.cfg.net.clone();
     let app = crate::http::router(state);
     let signal = {
         let token = token.clone();
@@ -193,19 +159,15 @@ pub async fn serve(
             token.cancel();
         }
     };
-    let server = axum::serve(
-        accepting(listener),
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    let mut served = tokio::spawn(async move { server.await });
+    tokio::spawn(signal);
+    let mut served = tokio::spawn(crate::http::listen::run(listener, app, net, token.clone()));
     tokio::select! {
         biased;
         _ = token.cancelled() => {}
         r = &mut served => {
-            // The listener failed before any shutdown was asked for.
+            // The accept loop ended before any shutdown was asked for.
             token.cancel();
-            return r.map_err(std::io::Error::other)?;
+            return r.map_err(std::io::Error::other);
         }
     }
     tasks.close();
@@ -215,7 +177,7 @@ pub async fn serve(
     })
     .await;
     match finished {
-        Ok(Ok(r)) => r,
+        Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(std::io::Error::other(e)),
         Err(_) => {
             tracing::warn!("shutdown grace period over; closing the remaining connections");

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod facade;
 mod health;
+pub mod listen;
 mod lockbox;
 mod spaces;
 mod sse;
@@ -30,6 +31,8 @@ pub struct HttpConfig {
     pub max_mutations_per_sync: usize,
     pub long_poll_max: Duration,
     pub allowed_origins: Vec<String>,
+    /// Connection caps and timeouts (`listen`).
+    pub net: listen::NetConfig,
     pub ws: WsConfig,
 }
 

@@ -15,12 +15,12 @@ use bytes::Bytes;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::SUBPROTOCOL;
 use super::outbox::Replies;
 use crate::http::error::ApiError;
+use crate::http::listen::{ConnIo, ConnPermit};
 
 /// A validated upgrade request: the 101 answer and the pending upgrade.
 pub struct Accepted {
@@ -129,17 +129,20 @@ pub fn accept(req: &mut Request) -> Result<Accepted, Box<Response>> {
 }
 
 /// The upgraded connection's TCP stream, split, with any bytes the HTTP
-/// layer read past the request put back in front of the read half.
+/// layer read past the request put back in front of the read half. The read
+/// half keeps the connection's place under the connection caps.
 pub async fn socket(on_upgrade: OnUpgrade) -> Result<(Reader, OwnedWriteHalf), String> {
     let upgraded = on_upgrade.await.map_err(|e| e.to_string())?;
-    let parts = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded)
+    let parts = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<ConnIo>>(upgraded)
         .map_err(|_| "the upgraded connection is not a TCP stream".to_string())?;
-    let (rd, wr) = parts.io.into_inner().into_split();
+    let (tcp, permit) = parts.io.into_inner().into_parts();
+    let (rd, wr) = tcp.into_split();
     let pre = parts.read_buf;
     Ok((
         Reader {
             pre: if pre.is_empty() { Bytes::new() } else { pre },
             rd,
+            _permit: permit,
         },
         wr,
     ))
@@ -149,6 +152,7 @@ pub async fn socket(on_upgrade: OnUpgrade) -> Result<(Reader, OwnedWriteHalf), S
 pub struct Reader {
     pre: Bytes,
     rd: OwnedReadHalf,
+    _permit: ConnPermit,
 }
 
 impl AsyncRead for Reader {

@@ -7,6 +7,9 @@ use clap::{ArgAction, Args};
 
 use crate::engine::{EngineConfig, Limits};
 
+mod net;
+pub use net::NetArgs;
+
 /// Every setting is `global`: it may come before or after the subcommand
 /// (`tidemark --dev serve`, `tidemark serve --dev`, `tidemark migrate
 /// --database-url ...`), and each subcommand's `--help` lists them.
@@ -235,6 +238,9 @@ pub struct ServeArgs {
         default_value_t = 2
     )]
     pub health_failures: u32,
+    /// Connection caps and timeouts.
+    #[command(flatten)]
+    pub net: NetArgs,
     /// Lockbox: master keys (hidden values), server-wide provider keys, base URLs.
     #[command(flatten)]
     pub lockbox: crate::domain::lockbox::LockboxArgs,

@@ -1,0 +1,165 @@
+//! Accepting connections: socket options, the connection caps, and the
+//! timeouts that keep slow or idle clients from holding the server
+//! (docs/security.md, "Limits"). Every connection runs on hyper with a
+//! timer, so its header-read timeout applies; see [`NetConfig`].
+
+mod body;
+mod caps;
+mod io;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+pub use body::BodyTimeout;
+pub use caps::{ConnCaps, ConnPermit, Refusal};
+pub use io::ConnIo;
+
+/// Connection limits and timeouts.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// A request's head must arrive within this, counted from the
+    /// connection's open or the end of the previous response (so it is also
+    /// how long an idle keep-alive connection stays open).
+    pub header_timeout: Duration,
+    /// A request's body must arrive whole within this, from its first read.
+    pub body_timeout: Duration,
+    /// An HTTP connection (not a WebSocket) on which no byte moves either
+    /// way this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections in all (0: no cap).
+    pub max_connections: usize,
+    /// Open connections from one IP address (0: no cap).
+    pub max_connections_per_ip: usize,
+}
+
+/// Options every accepted socket gets, whatever it goes on to carry
+/// (WebSocket, SSE, long-poll, plain HTTP):
+///
+/// - `TCP_NODELAY`: tidemark writes small frames, each whole, and waits for
+///   the next request or ack; with Nagle's algorithm on, a frame written
+///   while an earlier one is unacknowledged waits for the peer's delayed ACK
+///   (~40 ms on Linux). Every ack and event would carry that wait.
+/// - TCP keep-alive (first probe after 60 s idle, then every 10 s, 5 tries):
+///   a peer that vanished without a FIN (power loss, a NAT or a load balancer
+///   dropping state) is found by the kernel on connections that carry no
+///   heartbeat of their own (HTTP keep-alive, a long-poll in its wait).
+///
+/// Left alone on purpose: `SO_REUSEPORT` (two processes on one port would
+/// split clients between them without a word; run nodes on their own ports
+/// behind the balancer) and the listen backlog (`server::bind`).
+pub fn tune_accepted(tcp: &TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted socket");
+    }
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "freebsd"))]
+    let keepalive = keepalive.with_retries(5);
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive) {
+        tracing::debug!(error = %e, "cannot set TCP keep-alive on an accepted socket");
+    }
+}
+
+/// The next connection, tuned ([`tune_accepted`]). Errors that concern one
+/// connection are skipped; running out of file descriptors waits a moment
+/// (as axum's own loop does) rather than spinning.
+pub async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                tune_accepted(&tcp);
+                return (tcp, peer);
+            }
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
+
+/// Serves `app` on `listener` until `stop` is cancelled, then stops
+/// accepting and waits for the open HTTP exchanges to finish (upgraded
+/// WebSockets are the caller's: they run as tasks of their own).
+pub async fn run(listener: TcpListener, app: Router, cfg: NetConfig, stop: CancellationToken) {
+    let caps = ConnCaps::new(cfg.max_connections, cfg.max_connections_per_ip);
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            c = accept(&listener) => c,
+        };
+        let permit = match caps.admit(peer.ip()) {
+            Ok(p) => p,
+            Err(why) => {
+                tokio::spawn(refuse(tcp, why));
+                continue;
+            }
+        };
+        let io = TokioIo::new(ConnIo::new(tcp, permit, cfg.idle_timeout));
+        let app = app.clone();
+        let body_timeout = cfg.body_timeout;
+        let svc =
+            hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+                let mut req =
+                    req.map(|b| axum::body::Body::new(body::DeadlineBody::new(b, body_timeout)));
+                req.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(req)
+            });
+        let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Over a cap: a short 503 if the socket takes it at once, then close.
+async fn refuse(mut tcp: TcpStream, why: Refusal) {
+    let message = match why {
+        Refusal::Server => "the server holds as many connections as it allows; retry later",
+        Refusal::Address => "too many connections from this address; close some and retry",
+    };
+    let body = format!(r#"{{"error":{{"code":"too_many_connections","message":"{message}"}}}}"#);
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_millis(100), async {
+        tcp.write_all(head.as_bytes()).await?;
+        tcp.write_all(body.as_bytes()).await?;
+        tcp.shutdown().await
+    })
+    .await;
+}
