@@ -125,3 +125,53 @@ impl AsyncWrite for ConnIo {
         Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pair(idle: Duration) -> (ConnIo, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        let permit = super::super::ConnCaps::new(0, 0).admit(peer.ip()).unwrap();
+        (ConnIo::new(server, permit, idle), client)
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_times_out_and_a_talking_one_does_not() {
+        let (mut io, mut client) = pair(Duration::from_millis(300)).await;
+        // Bytes every 100 ms keep it open past several idle periods.
+        let talker = tokio::spawn(async move {
+            for _ in 0..10 {
+                client.write_all(b"x").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            client
+        });
+        let mut got = 0;
+        let mut buf = [0u8; 16];
+        while got < 10 {
+            got += io.read(&mut buf).await.expect("no timeout while bytes move");
+        }
+        let _client = talker.await.unwrap();
+        // Then silence: the read fails with TimedOut.
+        let err = io.read(&mut buf).await.expect_err("idle");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_stops_reading_times_out_the_writer() {
+        let (mut io, _client) = pair(Duration::from_millis(300)).await;
+        let chunk = vec![0u8; 64 * 1024];
+        let err = loop {
+            if let Err(e) = io.write(&chunk).await {
+                break e;
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+}
