@@ -10,6 +10,7 @@ mod facade;
 mod health;
 pub mod listen;
 mod lockbox;
+pub mod origin;
 mod spaces;
 mod sse;
 mod sync;

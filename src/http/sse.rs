@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::AuthUser;
+use super::origin::AllowedOrigin;
 use crate::engine::space::Live;
 use crate::protocol::{CatchUp, Cursor, ServerMsg};
 
@@ -48,6 +49,7 @@ fn parse_cursor(s: &str) -> ApiResult<Cursor> {
 
 async fn events(
     State(st): State<AppState>,
+    _: AllowedOrigin,
     AuthUser(who): AuthUser,
     Query(q): Query<EventsQuery>,
     headers: HeaderMap,

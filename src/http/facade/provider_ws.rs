@@ -25,6 +25,7 @@ use crate::engine::CATALOG;
 use crate::engine::space::Live;
 use crate::http::AppState;
 use crate::http::extract::AuthUser;
+use crate::http::origin::AllowedOrigin;
 use crate::protocol::{CatchUp, Cursor};
 
 pub fn router() -> Router<AppState> {
@@ -39,6 +40,7 @@ struct Resume {
 
 async fn upgrade(
     State(st): State<AppState>,
+    _: AllowedOrigin,
     AuthUser(who): AuthUser,
     Query(q): Query<Resume>,
     ws: WebSocketUpgrade,

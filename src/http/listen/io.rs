@@ -155,7 +155,10 @@ mod tests {
         let mut got = 0;
         let mut buf = [0u8; 16];
         while got < 10 {
-            got += io.read(&mut buf).await.expect("no timeout while bytes move");
+            got += io
+                .read(&mut buf)
+                .await
+                .expect("no timeout while bytes move");
         }
         let _client = talker.await.unwrap();
         // Then silence: the read fails with TimedOut.

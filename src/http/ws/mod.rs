@@ -66,6 +66,9 @@ impl Drop for Slot {
 }
 
 async fn upgrade(State(st): State<AppState>, mut req: Request) -> Response {
+    if let Err(e) = super::origin::check(req.headers(), &st.cfg.allowed_origins) {
+        return e.into_response();
+    }
     let accepted = match handshake::accept(&mut req) {
         Ok(a) => a,
         Err(refused) => return *refused,
