@@ -4,8 +4,12 @@
 //! `http` reaches `http`, `config`, `server` or the CLI, and the Markdown and
 //! the code link only files inside the repo.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use common::files_with_extension;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -22,17 +26,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("devkey", 5),
     ("cli", 7),
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// The top-level module a file of `src/` belongs to (`None` for the crate
 /// root and the binary).
@@ -70,7 +63,7 @@ fn reaches(code: &str) -> BTreeSet<String> {
 
 fn edges() -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
     let mut files = vec![];
-    rust_files(&Path::new(ROOT).join("src"), &mut files);
+    files_with_extension(&Path::new(ROOT).join("src"), "rs", &mut files);
     let mut edges: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for f in files {
         let Some(from) = top_module(&f) else { continue };
@@ -96,7 +89,7 @@ fn every_module_has_a_layer_and_is_on_the_map() {
     let lib = std::fs::read_to_string(Path::new(ROOT).join("src/lib.rs")).unwrap();
     let arch = std::fs::read_to_string(Path::new(ROOT).join("docs/architecture.md")).unwrap();
     let mut files = vec![];
-    rust_files(&Path::new(ROOT).join("src"), &mut files);
+    files_with_extension(&Path::new(ROOT).join("src"), "rs", &mut files);
     let modules: BTreeSet<String> = files.iter().filter_map(|f| top_module(f)).collect();
     for m in &modules {
         assert!(
@@ -201,8 +194,8 @@ fn docs_link_only_files_inside_the_repo() {
 #[test]
 fn code_comments_cite_nothing_a_clone_lacks() {
     let mut files = vec![];
-    rust_files(&Path::new(ROOT).join("src"), &mut files);
-    rust_files(&Path::new(ROOT).join("tests"), &mut files);
+    files_with_extension(&Path::new(ROOT).join("src"), "rs", &mut files);
+    files_with_extension(&Path::new(ROOT).join("tests"), "rs", &mut files);
     let mut found = vec![];
     for f in files {
         if f.ends_with("module_layers.rs") {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -309,6 +310,18 @@ impl TestServer {
 pub fn token(user: &str, role: Role) -> String {
     let auth = tidemark::http::auth::Auth::new(SECRET.as_bytes(), None);
     auth.mint(user, role, 3600).expect("mint").0
+}
+
+/// Appends every file under `dir` (recursively) whose extension is `ext`.
+pub fn files_with_extension(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files_with_extension(&p, ext, out);
+        } else if p.extension().is_some_and(|x| x == ext) {
+            out.push(p);
+        }
+    }
 }
 
 pub async fn decode(r: reqwest::Response) -> (u16, Value) {
