@@ -9,7 +9,6 @@ use tokio::net::TcpListener;
 
 use crate::config::ServeArgs;
 use crate::engine::Engine;
-use crate::http::auth::Auth;
 use crate::http::{AppState, HttpConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +46,12 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
                 .collect()
         }
     };
+    if let Some(short) = args.jwt_previous_secrets.iter().find(|s| s.len() < 16) {
+        return Err(StartError::Config(format!(
+            "TIDEMARK_JWT_PREVIOUS_SECRETS: every secret must be at least 16 bytes (one has {})",
+            short.len()
+        )));
+    }
     crate::http::check_origins(&args.allowed_origins).map_err(StartError::Config)?;
     args.net
         .check(
@@ -102,9 +107,10 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
     let domain = crate::domain::setup::start(&engine, &domain_cfg, shutdown.clone()).await;
     Ok(AppState {
         engine,
-        auth: Arc::new(Auth::new(&secret, args.jwt_audience.clone())),
+        auth: Arc::new(args.token_auth(&secret)),
         cfg: Arc::new(HttpConfig {
             dev: args.dev,
+            dev_roles: args.dev_roles().map_err(StartError::Config)?,
             max_body_bytes: args.max_body_bytes,
             max_mutations_per_sync: args.max_mutations_per_sync,
             long_poll_max: Duration::from_secs(args.long_poll_max_secs),

@@ -47,7 +47,7 @@ async fn post(
                 .jwt_secret
                 .as_deref()
                 .ok_or("give --token or set TIDEMARK_JWT_SECRET to sign an admin token")?;
-            let auth = crate::http::auth::Auth::new(secret.as_bytes(), args.jwt_audience.clone());
+            let auth = args.token_auth(secret.as_bytes());
             auth.mint("tidemark-cli", Role::Admin, 300)?.0
         }
     };

@@ -159,8 +159,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             let secret = cli
                 .serve
                 .jwt_secret
+                .as_deref()
                 .ok_or("set TIDEMARK_JWT_SECRET to sign tokens")?;
-            let auth = crate::http::auth::Auth::new(secret.as_bytes(), cli.serve.jwt_audience);
+            let auth = cli.serve.token_auth(secret.as_bytes());
             let role = match role {
                 RoleArg::User => Role::User,
                 RoleArg::Admin => Role::Admin,
@@ -201,9 +202,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let secret = cli
                         .serve
                         .jwt_secret
+                        .as_deref()
                         .ok_or("give --token (or TIDEMARK_TOKEN) or set TIDEMARK_JWT_SECRET")?;
-                    let auth =
-                        crate::http::auth::Auth::new(secret.as_bytes(), cli.serve.jwt_audience);
+                    let auth = cli.serve.token_auth(secret.as_bytes());
                     let (who, role) = match user {
                         Some(u) => (u, Role::User),
                         None => ("tidemark-watch".to_string(), Role::Service),

@@ -40,9 +40,32 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub jwt_secret: Option<String>,
-    /// Expected `aud` claim; checked only when set.
+    /// Expected `aud` claim: when set, every token must carry it.
     #[arg(global = true, long, env = "TIDEMARK_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Expected `iss` claim: when set, every token must carry it.
+    #[arg(global = true, long, env = "TIDEMARK_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Earlier HS256 secrets, comma-separated: tokens signed with them are
+    /// still accepted (never signed with), for rotating the secret.
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_JWT_PREVIOUS_SECRETS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub jwt_previous_secrets: Vec<String>,
+    /// Roles `POST /dev/token` may mint, comma-separated (user, admin,
+    /// service); admin and service tokens are signed with the real secret.
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_DEV_TOKEN_ROLES",
+        value_delimiter = ',',
+        default_value = "user"
+    )]
+    pub dev_token_roles: Vec<String>,
     /// Development mode (loopback only): `POST /dev/token` mints tokens.
     #[arg(global = true, long, env = "TIDEMARK_DEV", action = ArgAction::SetTrue)]
     pub dev: bool,
@@ -256,6 +279,26 @@ impl ServeArgs {
             a: ServeArgs,
         }
         P::parse_from(["tidemark"]).a
+    }
+
+    /// Token checks and signing with `secret` and the token settings
+    /// (audience, issuer, previous secrets).
+    pub fn token_auth(&self, secret: &[u8]) -> crate::http::auth::Auth {
+        crate::http::auth::Auth::new(secret, self.jwt_audience.clone())
+            .with_issuer(self.jwt_issuer.clone())
+            .with_previous(self.jwt_previous_secrets.iter().map(|s| s.as_bytes()))
+    }
+
+    /// The roles `/dev/token` may mint, or the entry that is not a role.
+    pub fn dev_roles(&self) -> Result<Vec<crate::engine::Role>, String> {
+        self.dev_token_roles
+            .iter()
+            .map(|r| {
+                serde_json::from_value(serde_json::Value::String(r.trim().to_string())).map_err(
+                    |_| format!("TIDEMARK_DEV_TOKEN_ROLES: `{r}` is not user, admin or service"),
+                )
+            })
+            .collect()
     }
 
     pub fn ws_config(&self) -> crate::http::WsConfig {

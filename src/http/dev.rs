@@ -39,6 +39,23 @@ async fn token(
         ));
     }
     let role = req.role.unwrap_or(Role::User);
+    if !st.cfg.dev_roles.contains(&role) {
+        let name = |r: &Role| {
+            serde_json::to_value(r)
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
+        let listed: Vec<String> = st.cfg.dev_roles.iter().map(name).collect();
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "/dev/token mints only the roles in TIDEMARK_DEV_TOKEN_ROLES ({}); add {} there to mint this one",
+                listed.join(", "),
+                name(&role)
+            ),
+        ));
+    }
     let ttl = req.ttl_secs.unwrap_or(24 * 3600).clamp(1, 30 * 24 * 3600);
     let (token, exp) = st
         .auth

@@ -36,10 +36,38 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::invalid(format!("body has the wrong shape: {e}")))
 }
 
-/// The authenticated caller, from `Authorization: Bearer` or `?access_token=`.
+/// The authenticated caller, from `Authorization: Bearer`. A token in the
+/// query string is refused here: URLs land in proxy and access logs. Only
+/// the streaming routes, where browsers cannot send a header, take one
+/// ([`StreamUser`]).
 pub struct AuthUser(pub Principal);
 
 impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(token) = bearer(&parts.headers) else {
+            return Err(ApiError::unauthorized(
+                if query_token(parts.uri.query()).is_some() {
+                    "send the token in an `Authorization: Bearer` header; `access_token` in the URL is taken only by the WebSocket and SSE routes"
+                } else {
+                    "missing bearer token"
+                },
+            ));
+        };
+        verified(state, &token).map(AuthUser)
+    }
+}
+
+/// The caller of a streaming route (SSE, WebSocket), from the header or
+/// `?access_token=` (EventSource and WebSocket cannot send headers), with
+/// the token's expiry (Unix seconds): the stream ends then.
+pub struct StreamUser(pub Principal, pub u64);
+
+impl FromRequestParts<AppState> for StreamUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -50,12 +78,16 @@ impl FromRequestParts<AppState> for AuthUser {
         let Some(token) = token else {
             return Err(ApiError::unauthorized("missing bearer token"));
         };
-        state
-            .auth
-            .verify(&token)
-            .map(AuthUser)
-            .map_err(ApiError::unauthorized)
+        let who = verified(state, &token)?;
+        Ok(StreamUser(
+            who,
+            state.auth.expiry(&token).unwrap_or(u64::MAX),
+        ))
     }
+}
+
+fn verified(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    state.auth.verify(token).map_err(ApiError::unauthorized)
 }
 
 /// The token of an `Authorization: Bearer` header.

@@ -12,7 +12,7 @@ pub mod listen;
 mod lockbox;
 pub mod origin;
 mod spaces;
-mod sse;
+pub(crate) mod sse;
 mod sync;
 pub mod ws;
 
@@ -28,6 +28,8 @@ use crate::engine::Engine;
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     pub dev: bool,
+    /// Roles `/dev/token` may mint.
+    pub dev_roles: Vec<crate::engine::Role>,
     pub max_body_bytes: usize,
     pub max_mutations_per_sync: usize,
     pub long_poll_max: Duration,

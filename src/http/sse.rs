@@ -12,13 +12,18 @@ use axum::response::sse::{Event, KeepAlive};
 use axum::routing::get;
 use futures::Stream;
 use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+
+use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
+use super::auth::expiry_instant;
 use super::error::{ApiError, ApiResult};
-use super::extract::AuthUser;
+use super::extract::StreamUser;
 use super::origin::AllowedOrigin;
 use crate::engine::space::Live;
 use crate::protocol::{CatchUp, Cursor, ServerMsg};
@@ -50,11 +55,16 @@ fn parse_cursor(s: &str) -> ApiResult<Cursor> {
 async fn events(
     State(st): State<AppState>,
     _: AllowedOrigin,
-    AuthUser(who): AuthUser,
+    StreamUser(who, expires_at): StreamUser,
     Query(q): Query<EventsQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let name = who.readable(&q.space)?;
+    // Streams of one identity share the WebSocket's per-identity cap.
+    let slot = st
+        .ws_registry
+        .take(&who.user, st.cfg.ws.limits(who.role).max_conns)
+        .ok_or_else(too_many_streams)?;
     // The browser's automatic resume wins over the original URL's cursor.
     let resume = headers
         .get("last-event-id")
@@ -72,19 +82,39 @@ async fn events(
         }
     };
     let first = st.engine.catch_up(&space, cursor.as_ref()).await?;
-    let (tx, out) = mpsc::channel::<Result<Event, Infallible>>(64);
+    let (tx, out) = mpsc::channel::<(Event, OwnedSemaphorePermit)>(256);
+    let flow = Outflow {
+        tx,
+        budget: Arc::new(Semaphore::new(st.cfg.ws.max_queue_bytes)),
+        max: st.cfg.ws.max_queue_bytes,
+        patience: st.cfg.ws.slow_consumer,
+    };
     let shutdown = st.shutdown.clone();
     let engine = st.engine.clone();
     st.tasks.spawn(async move {
+        let _slot = slot;
         let mut epoch = first.epoch().to_string();
         let mut delivered = first.version();
-        if tx.send(Ok(answer_event(&name, first))).await.is_err() {
+        if !flow.push(answer_event(&name, first)).await {
             return;
         }
+        let expiry = tokio::time::sleep_until(expiry_instant(expires_at));
+        tokio::pin!(expiry);
         loop {
             let item = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tx.closed() => return,
+                _ = flow.tx.closed() => return,
+                _ = &mut expiry => {
+                    let gone = ServerMsg::Error {
+                        code: "unauthorized".into(),
+                        message: "token expired; reconnect with a new one".into(),
+                        space: Some(name.clone()),
+                    };
+                    let data = gone.to_json();
+                    let n = data.len();
+                    flow.push((Event::default().event("error").data(data), n)).await;
+                    return;
+                }
                 item = rx.recv() => item,
             };
             let mut lagging = false;
@@ -99,11 +129,12 @@ async fn events(
                             break;
                         }
                         let data = String::from_utf8_lossy(&ev.frame()).into_owned();
+                        let n = data.len();
                         let e = Event::default()
                             .event("event")
                             .id(format!("{epoch}:{}", ev.version))
                             .data(data);
-                        if tx.send(Ok(e)).await.is_err() {
+                        if !flow.push((e, n)).await {
                             return;
                         }
                         delivered = ev.version;
@@ -123,7 +154,7 @@ async fn events(
                 epoch = answer.epoch().to_string();
                 delivered = answer.version();
                 if !matches!(answer, CatchUp::UpToDate { .. })
-                    && tx.send(Ok(answer_event(&name, answer))).await.is_err()
+                    && !flow.push(answer_event(&name, answer)).await
                 {
                     return;
                 }
@@ -133,17 +164,52 @@ async fn events(
     let keep = KeepAlive::new()
         .interval(st.cfg.ws.heartbeat)
         .text("heartbeat");
-    Ok(Sse::new(ReceiverStream::new(out)).keep_alive(keep))
+    // An event's bytes count until the HTTP layer takes it.
+    let stream = ReceiverStream::new(out).map(|(e, _bytes)| Ok::<_, Infallible>(e));
+    Ok(Sse::new(stream).keep_alive(keep))
 }
 
-fn answer_event(space: &str, answer: CatchUp) -> Event {
+/// What one stream's task sends through: each event holds its size in bytes
+/// of the connection's queue budget (`TIDEMARK_WS_QUEUE_BYTES`, as on a
+/// WebSocket) until the HTTP layer takes it; a reader that frees nothing
+/// for the slow-consumer time is dropped, as a stalled WebSocket is.
+struct Outflow {
+    tx: mpsc::Sender<(Event, OwnedSemaphorePermit)>,
+    budget: Arc<Semaphore>,
+    max: usize,
+    patience: Duration,
+}
+
+impl Outflow {
+    async fn push(&self, (event, bytes): (Event, usize)) -> bool {
+        // An event larger than the whole budget waits for all of it.
+        let n = bytes.clamp(1, self.max.max(1)).min(u32::MAX as usize) as u32;
+        let send = async {
+            let held = self.budget.clone().acquire_many_owned(n).await.ok()?;
+            self.tx.send((event, held)).await.ok()
+        };
+        matches!(
+            tokio::time::timeout(self.patience, send).await,
+            Ok(Some(()))
+        )
+    }
+}
+
+pub fn too_many_streams() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "too_many_connections",
+        "this identity holds as many streams as it may; close one first",
+    )
+}
+
+fn answer_event(space: &str, answer: CatchUp) -> (Event, usize) {
     let (kind, id) = match &answer {
         CatchUp::Snapshot { epoch, version, .. } => ("snapshot", format!("{epoch}:{version}")),
         CatchUp::Events { epoch, to, .. } => ("events", format!("{epoch}:{to}")),
         CatchUp::UpToDate { epoch, version } => ("up_to_date", format!("{epoch}:{version}")),
     };
-    Event::default()
-        .event(kind)
-        .id(id)
-        .data(ServerMsg::from_catch_up(space, answer).to_json())
+    let data = ServerMsg::from_catch_up(space, answer).to_json();
+    let n = data.len();
+    (Event::default().event(kind).id(id).data(data), n)
 }

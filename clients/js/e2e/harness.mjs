@@ -129,6 +129,8 @@ export async function startServer({ port, db, lockbox = false, env = {} } = {}) 
       NO_COLOR: '1',
       // No provider health probes: the tests set provider statuses themselves.
       TIDEMARK_HEALTH_INTERVAL_MS: '0',
+      // The tests publish the catalog with admin tokens from /dev/token.
+      TIDEMARK_DEV_TOKEN_ROLES: 'user,admin,service',
       // Without `lockbox`, a server with no lockbox at all (not --dev's key).
       ...(lockbox ? { TIDEMARK_MASTER_KEYS: MASTER_KEYS } : { TIDEMARK_DEV_MASTER_KEY: 'false' }),
       ...env,

@@ -24,7 +24,8 @@ use crate::domain::dates;
 use crate::engine::CATALOG;
 use crate::engine::space::Live;
 use crate::http::AppState;
-use crate::http::extract::AuthUser;
+use crate::http::auth::expiry_instant;
+use crate::http::extract::StreamUser;
 use crate::http::origin::AllowedOrigin;
 use crate::protocol::{CatchUp, Cursor};
 
@@ -41,16 +42,24 @@ struct Resume {
 async fn upgrade(
     State(st): State<AppState>,
     _: AllowedOrigin,
-    AuthUser(who): AuthUser,
+    StreamUser(who, expires_at): StreamUser,
     Query(q): Query<Resume>,
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
     who.readable(CATALOG)?;
+    // Shares the per-identity cap of the other streams.
+    let slot = st
+        .ws_registry
+        .take(&who.user, st.cfg.ws.limits(who.role).max_conns)
+        .ok_or_else(crate::http::sse::too_many_streams)?;
     Ok(ws
         .max_message_size(st.cfg.ws.max_frame_bytes.max(1024))
         .on_upgrade(move |socket| {
             let tasks = st.tasks.clone();
-            tasks.track_future(run(socket, st, q))
+            tasks.track_future(async move {
+                let _slot = slot;
+                run(socket, st, q, expires_at).await
+            })
         }))
 }
 
@@ -84,7 +93,9 @@ fn frames(answer: &CatchUp) -> (Vec<Value>, String, u64) {
     (out, epoch, version)
 }
 
-async fn run(mut socket: WebSocket, st: AppState, q: Resume) {
+async fn run(mut socket: WebSocket, st: AppState, q: Resume, expires_at: u64) {
+    let expiry = tokio::time::sleep_until(expiry_instant(expires_at));
+    tokio::pin!(expiry);
     let patience = st.cfg.ws.slow_consumer;
     let Ok(space) = st.engine.space(CATALOG).await else {
         return;
@@ -122,6 +133,11 @@ async fn run(mut socket: WebSocket, st: AppState, q: Resume) {
             tokio::select! {
                 _ = st.shutdown.cancelled() => {
                     let bye = CloseFrame { code: 1012, reason: Utf8Bytes::from_static("server restarting") };
+                    let _ = socket.send(Message::Close(Some(bye))).await;
+                    return;
+                }
+                _ = &mut expiry => {
+                    let bye = CloseFrame { code: 4001, reason: Utf8Bytes::from_static("token expired") };
                     let _ = socket.send(Message::Close(Some(bye))).await;
                     return;
                 }

@@ -17,7 +17,7 @@ use super::handshake::{Duplex, Reader};
 use super::outbox::{Outbox, Replies};
 use crate::engine::{MutationInput, Principal};
 use crate::http::AppState;
-use crate::http::auth::now_secs;
+use crate::http::auth::expiry_instant;
 use crate::protocol::wsframe;
 use crate::protocol::{ClientMsg, Cursor, MutationResult, Origin, RejectCode, ServerMsg, WsLimits};
 
@@ -170,12 +170,12 @@ impl Conn {
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
         let mut expires_at = self.expires_at;
-        let expiry = tokio::time::sleep_until(deadline(expires_at));
+        let expiry = tokio::time::sleep_until(expiry_instant(expires_at));
         tokio::pin!(expiry);
         loop {
             if self.expires_at != expires_at {
                 expires_at = self.expires_at; // refreshed by an `auth` message
-                expiry.as_mut().reset(deadline(expires_at));
+                expiry.as_mut().reset(expiry_instant(expires_at));
             }
             if self.out.lagging() && self.out.has_room() {
                 Box::pin(self.recover()).await;
@@ -375,10 +375,32 @@ impl Conn {
             Ok(p) if p.user == self.who.user => {
                 self.expires_at = self.st.auth.expiry(token).unwrap_or(u64::MAX);
                 self.who = p;
+                self.drop_unreadable();
                 Flow::Continue
             }
             Ok(_) => Flow::Close(4001, "the new token is for another user"),
             Err(_) => Flow::Close(4001, "invalid token"),
+        }
+    }
+
+    /// After a token with fewer rights: the spaces it no longer reaches stop
+    /// streaming, each with a `forbidden` error naming it.
+    fn drop_unreadable(&mut self) {
+        let gone: Vec<String> = self
+            .subs
+            .keys()
+            .filter(|name| !self.who.can_read(name))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(sub) = self.subs.remove(&name) {
+                self.st.ws_hubs.leave(&sub.hub, &self.out);
+            }
+            self.send(ServerMsg::Error {
+                code: "forbidden".into(),
+                message: "the new token does not reach this space: unsubscribed".into(),
+                space: Some(name),
+            });
         }
     }
 
@@ -572,9 +594,4 @@ impl Drop for Conn {
             self.st.ws_hubs.leave(&sub.hub, &self.out);
         }
     }
-}
-
-fn deadline(expires_at: u64) -> tokio::time::Instant {
-    let left = expires_at.saturating_sub(now_secs());
-    tokio::time::Instant::now() + Duration::from_secs(left.min(365 * 24 * 3600))
 }
