@@ -116,25 +116,46 @@ export class FakeServer {
         this.protocol = protocol;
         this.readyState = 0;
         this.onopen = this.onmessage = this.onclose = this.onerror = null;
+        // The token comes in the URL or, as the client sends it, in a first
+        // `auth` message; the welcome follows it.
         const token = new URL(url).searchParams.get('access_token');
         setImmediate(() => {
-          const claims = claimsOf(token);
-          if (!server.wsUp || protocol !== 'tidemark.v1' || !claims || claims.exp * 1000 <= server.clock.now()) {
+          if (!server.wsUp || protocol !== 'tidemark.v1') {
             this.readyState = 3;
             if (this.onerror) this.onerror({});
             if (this.onclose) this.onclose({ code: 1006, reason: '' });
             return;
           }
           this.readyState = 1;
-          const conn = { ws: this, user: claims.sub, exp: claims.exp, subs: new Set(), clientId: null, open: true };
-          this.conn = conn;
-          server.conns.add(conn);
+          if (token === null) {
+            this.awaitingAuth = true;
+            if (this.onopen) this.onopen({});
+            return;
+          }
           if (this.onopen) this.onopen({});
-          server.toWs(conn, { type: 'welcome', session: 's-1', heartbeat_ms: 25000, limits: { max_frame_bytes: 65536 } });
+          this.authenticate(token);
         });
+      }
+      authenticate(token) {
+        const claims = claimsOf(token);
+        if (!claims || claims.exp * 1000 <= server.clock.now()) {
+          this.readyState = 3;
+          setImmediate(() => this.onclose && this.onclose({ code: 4001, reason: 'invalid token' }));
+          return;
+        }
+        const conn = { ws: this, user: claims.sub, exp: claims.exp, subs: new Set(), clientId: null, open: true };
+        this.conn = conn;
+        server.conns.add(conn);
+        server.toWs(conn, { type: 'welcome', session: 's-1', heartbeat_ms: 25000, limits: { max_frame_bytes: 65536 } });
       }
       send(text) {
         if (this.readyState !== 1) throw new Error('not open');
+        if (this.awaitingAuth) {
+          this.awaitingAuth = false;
+          const m = JSON.parse(text);
+          setImmediate(() => (m.type === 'auth' ? this.authenticate(m.token) : this.onclose && this.onclose({ code: 4001, reason: 'the first message must be auth' })));
+          return;
+        }
         const conn = this.conn;
         setImmediate(() => server.onFrame(conn, JSON.parse(text)));
       }

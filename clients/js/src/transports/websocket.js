@@ -28,7 +28,9 @@ export const websocketMethods = {
     if (this._closed || this._ws || !this._main) return;
     let ws;
     try {
-      ws = new this._env.WebSocket(`${this._wsBase}/v1/ws?access_token=${encodeURIComponent(token)}`, SUBPROTOCOL);
+      // The token goes in the first message, not the URL: URLs land in
+      // proxy and access logs.
+      ws = new this._env.WebSocket(`${this._wsBase}/v1/ws`, SUBPROTOCOL);
     } catch (e) {
       this._emitError(e);
       this._wsFailed(null, false);
@@ -36,9 +38,11 @@ export const websocketMethods = {
     }
     const conn = { ws, welcomed: false, welcomedAt: null, nonce: 0, lastRx: this._now(), limits: null };
     this._ws = conn;
-    // hello goes out on `welcome` (sent once the upgrade is authenticated), so
-    // spaces opened while connecting are included.
-    ws.onopen = () => {};
+    // hello goes out on `welcome` (sent once the `auth` message is
+    // accepted), so spaces opened while connecting are included.
+    ws.onopen = () => {
+      if (this._ws === conn) this._wsSend(conn, { type: 'auth', token });
+    };
     ws.onmessage = (ev) => this._onWsMessage(conn, ev.data);
     ws.onclose = (ev) => this._onWsClose(conn, ev ? ev.code : 1006, ev ? ev.reason : '');
     // Browsers follow `error` with `close`, other hosts may not (or only much
