@@ -26,14 +26,14 @@ async fn ws_resume(node: &TestServer, token: &str, cursor: Value) -> Value {
     ws.recv().await
 }
 
-/// [`ws_resume`], retrying an `unavailable` error as a client does ("try
+/// [`ws_resume`], retrying a `store_unavailable` error as a client does ("try
 /// again"): while `deafen` refuses new connections a busy node's pool may
 /// have none free for a moment. Any other answer, an older state included,
 /// is returned as it is.
 async fn ws_resume_retrying(node: &TestServer, token: &str, cursor: Value) -> Value {
     for _ in 0..50 {
         let f = ws_resume(node, token, cursor.clone()).await;
-        if f["type"] != "error" || f["code"] != "unavailable" {
+        if f["type"] != "error" || f["code"] != "store_unavailable" {
             return f;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -218,13 +218,13 @@ async fn a_cursor_ahead_of_a_node_that_cannot_reach_the_database_gets_a_retryabl
     let f = ws_resume(&b, &alice, json!({"epoch": epoch, "version": 2})).await;
     assert_eq!(
         (f["type"].as_str(), f["code"].as_str()),
-        (Some("error"), Some("unavailable")),
+        (Some("error"), Some("store_unavailable")),
         "{f}"
     );
     let (st, r) = b.get(&alice, "/v1/spaces/user:me/version?since=2").await;
     assert_eq!(
         (st, r["error"]["code"].as_str()),
-        (503, Some("unavailable")),
+        (503, Some("store_unavailable")),
         "{r}"
     );
     // Back again: the same cursor is up to date.

@@ -123,7 +123,7 @@ async fn a_store_outage_answers_503_and_loses_nothing_acknowledged() {
         .await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),
-        (503, Some("unavailable")),
+        (503, Some("store_unavailable")),
         "{v}"
     );
     assert!(

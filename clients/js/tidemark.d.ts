@@ -60,7 +60,7 @@ export interface Event {
   at: string;
 }
 
-export type RejectCode = 'conflict' | 'forbidden' | 'invalid' | 'too_large' | 'rate_limited' | 'out_of_order' | 'unavailable';
+export type RejectCode = 'conflict' | 'forbidden' | 'invalid' | 'too_large' | 'rate_limited' | 'out_of_order' | 'unavailable' | 'store_unavailable';
 
 /** Outcome of one mutation (POST /v1/sync `results`, document endpoints). */
 export type MutationResult = MutationAck | MutationReject;

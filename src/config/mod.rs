@@ -226,6 +226,15 @@ pub struct ServeArgs {
         default_value_t = 50
     )]
     pub ws_abuse_threshold: u32,
+    /// A write the database has not answered within this fails with
+    /// `store_unavailable` (503), milliseconds.
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_WRITE_DEADLINE_MS",
+        default_value_t = 2_000
+    )]
+    pub write_deadline_ms: u64,
     /// Time allowed for in-flight work at shutdown, seconds.
     #[arg(
         global = true,
@@ -350,6 +359,7 @@ impl ServeArgs {
             log_retention_events: self.log_retention_events,
             space_idle: Duration::from_secs(self.space_idle_secs),
             max_loaded_spaces: self.max_loaded_spaces,
+            write_deadline: Duration::from_millis(self.write_deadline_ms.max(1)),
             ..EngineConfig::default()
         }
     }

@@ -6,6 +6,7 @@ mod access;
 mod apply;
 mod catchup;
 mod mutate;
+mod outage;
 mod reach;
 pub mod space;
 mod when;
@@ -87,6 +88,9 @@ pub struct EngineConfig {
     pub space_idle: Duration,
     pub namer: Option<Arc<EventNamer>>,
     pub validator: Option<Arc<Validator>>,
+    /// A write the store has not answered within this fails with
+    /// `store_unavailable` (`outage.rs`).
+    pub write_deadline: Duration,
 }
 
 impl Default for EngineConfig {
@@ -104,6 +108,7 @@ impl Default for EngineConfig {
             space_idle: Duration::from_secs(300),
             namer: None,
             validator: None,
+            write_deadline: Duration::from_secs(2),
         }
     }
 }

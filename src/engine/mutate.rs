@@ -45,9 +45,8 @@ fn null() -> &'static RawValue {
 }
 
 impl Engine {
-    /// Applies a mutation for `who`. Returns the result a client sees (ack or
-    /// reject) and the real space name. Hard failures (store down) are errors.
-    pub async fn mutate(
+    /// [`Engine::mutate`] without its deadline (`outage.rs`).
+    pub(super) async fn mutate_now(
         &self,
         who: &Principal,
         m: MutationInput,
@@ -104,6 +103,10 @@ impl Engine {
             let _w = space.writer.lock().await;
             if space.is_evicted() {
                 continue;
+            }
+            // An earlier commit's outcome is unknown: read what landed first.
+            if space.suspect.load(std::sync::atomic::Ordering::SeqCst) {
+                self.refresh(&space).await?;
             }
             // Another node won this space twice under this write: hold the
             // space against other nodes' commits, read what they wrote, and

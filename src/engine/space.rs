@@ -162,6 +162,9 @@ pub struct Space {
     pub last_used: AtomicU64,
     /// Set when removed from the engine's map; holders must look it up again.
     pub evicted: AtomicBool,
+    /// Set when a commit's outcome is unknown (the store did not answer):
+    /// memory may lag the store until the space is re-read (`outage.rs`).
+    pub suspect: AtomicBool,
 }
 
 impl Space {
@@ -176,6 +179,7 @@ impl Space {
             live,
             last_used: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
+            suspect: AtomicBool::new(false),
         }
     }
     pub fn read(&self) -> RwLockReadGuard<'_, SpaceData> {

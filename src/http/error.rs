@@ -65,6 +65,7 @@ impl ApiError {
             RejectCode::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             RejectCode::OutOfOrder => (StatusCode::CONFLICT, "out_of_order"),
             RejectCode::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            RejectCode::StoreUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
         };
         ApiError {
             status,
@@ -86,7 +87,7 @@ impl From<EngineError> for ApiError {
                 tracing::error!(error = %e, "store failure");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    "store_unavailable",
                     "the database is unavailable; try again",
                 )
             }

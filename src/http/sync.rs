@@ -80,7 +80,7 @@ async fn sync(
 fn unavailable(mutation_id: Option<u64>, message: &str) -> MutationResult {
     MutationResult::Reject {
         mutation_id,
-        code: RejectCode::Unavailable,
+        code: RejectCode::StoreUnavailable,
         message: message.into(),
         current: None,
     }

@@ -171,6 +171,9 @@ pub enum RejectCode {
     RateLimited,
     OutOfOrder,
     Unavailable,
+    /// The database did not answer in time or refused the connection:
+    /// nothing was applied; retry the same mutation id later.
+    StoreUnavailable,
 }
 
 impl RejectCode {
@@ -183,6 +186,7 @@ impl RejectCode {
             RejectCode::RateLimited => "rate_limited",
             RejectCode::OutOfOrder => "out_of_order",
             RejectCode::Unavailable => "unavailable",
+            RejectCode::StoreUnavailable => "store_unavailable",
         }
     }
 }
@@ -313,7 +317,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`,
     /// `not_found`, `conflict`, `invalid`, `too_large`, `rate_limited`,
-    /// `unavailable`, ...
+    /// `unavailable`, `store_unavailable`, `too_many_connections`, ...
     pub code: String,
     /// For people; never carries a secret or an internal cause.
     pub message: String,

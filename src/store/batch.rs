@@ -13,10 +13,28 @@ impl PostgresStore {
         node: &str,
         jobs: &[crate::store::Commit],
     ) -> crate::store::StoreResult<Vec<crate::store::CommitOutcome>> {
-        let mut tx = pool.begin().await?;
-        let outcomes = Self::write_batch(&mut tx, node, jobs).await?;
-        tx.commit().await?;
-        Ok(outcomes)
+        use sqlx::Connection;
+        // A database that stops answering (a black-holed network) must not
+        // hold the committer: past the limit the batch fails as unavailable
+        // and its connection is closed, not returned to the pool, where its
+        // half-done transaction would hang the next user.
+        let mut conn = pool.acquire().await?;
+        let batch = async {
+            let mut tx = conn.begin().await?;
+            let outcomes = Self::write_batch(&mut tx, node, jobs).await?;
+            tx.commit().await?;
+            Ok(outcomes)
+        };
+        match tokio::time::timeout(crate::store::BATCH_TIMEOUT, batch).await {
+            Ok(r) => r,
+            Err(_) => {
+                conn.close_on_drop();
+                Err(crate::store::StoreError::Unavailable(format!(
+                    "no answer within {} s",
+                    crate::store::BATCH_TIMEOUT.as_secs()
+                )))
+            }
+        }
     }
 
     /// Decides and writes a batch in the caller's transaction (which it

@@ -112,9 +112,15 @@ where
                 let _ = reply.send(Ok(out));
             }
         }
-        Err(e) if n == 1 => {
-            if let Some(reply) = replies.into_iter().next() {
-                let _ = reply.send(Err(e));
+        Err(e) if n == 1 || e.is_outage() => {
+            // One commit, or the database is away: every commit gets the error.
+            let why = e.to_string();
+            let mut replies = replies.into_iter();
+            if let Some(first) = replies.next() {
+                let _ = first.send(Err(e));
+            }
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable(why.clone())));
             }
         }
         Err(e) => {

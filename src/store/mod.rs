@@ -36,6 +36,25 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Longest a group commit may take before it fails as unavailable (its
+/// outcome then unknown to the engine, which re-reads the space).
+pub(crate) const BATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Longest wait for a pooled PostgreSQL connection.
+pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl StoreError {
+    /// The database could not be reached or did not answer (as opposed to
+    /// refusing one statement): retrying commits one by one cannot help.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Db(e) => !matches!(e, sqlx::Error::Database(_) | sqlx::Error::RowNotFound),
+            _ => false,
+        }
+    }
+}
+
 /// A document row as stored; `value` is JSON text, `None` a tombstone.
 #[derive(Debug, Clone)]
 pub struct StoredDoc {

@@ -44,7 +44,7 @@ pub async fn until_version(ws: &mut Ws, rep: &mut Replica, version: u64) {
 }
 
 /// Puts `notes/n{i}` = `{"i": i}` as mutation `i` of client `writer`; returns
-/// the version it acked. An `unavailable` answer is retried with the same
+/// the version it acked. A `store_unavailable` answer is retried with the same
 /// mutation id, as a client does: while [`deafen`] refuses new connections a
 /// busy node's pool may have none free for a moment (the retry is applied
 /// once, never twice, whatever happened to the first attempt).
@@ -63,7 +63,7 @@ pub async fn note(node: &TestServer, token: &str, i: u64) -> u64 {
                 json!({ "i": i }),
             )
             .await;
-        if r["code"] == "unavailable" && tries < 50 {
+        if r["code"] == "store_unavailable" && tries < 50 {
             tries += 1;
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;

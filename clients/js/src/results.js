@@ -5,7 +5,7 @@ import { docKey, randomId } from './util.js';
 import { TidemarkError } from './errors.js';
 import { wireEntry } from './tabs.js';
 
-const RETRYABLE = new Set(['unavailable', 'rate_limited']);
+const RETRYABLE = new Set(['unavailable', 'store_unavailable', 'rate_limited']);
 
 /** TidemarkClient methods: acks and rejects. */
 export const resultMethods = {

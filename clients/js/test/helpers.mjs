@@ -227,6 +227,11 @@ export class FakeServer {
 
   /** Applies a mutation as the engine does; returns the result (ack or reject). */
   mutate(user, clientId, m) {
+    // A database outage for the next N mutations: refused, nothing applied.
+    if (this.storeDownFor > 0) {
+      this.storeDownFor--;
+      return { status: 'reject', mutation_id: m.mutation_id, code: 'store_unavailable', message: 'the database is unavailable' };
+    }
     const key = `${user}:${clientId}`;
     const rec = this.clients.get(key);
     if (clientId && rec) {

@@ -528,7 +528,7 @@ impl Conn {
                 ServerMsg::Reject {
                     mutation_id,
                     space,
-                    code: RejectCode::Unavailable,
+                    code: RejectCode::StoreUnavailable,
                     message,
                     current: None,
                 }

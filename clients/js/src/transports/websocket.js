@@ -137,7 +137,7 @@ export const websocketMethods = {
     if (m.space) {
       const space = this._spaceFor(m.space);
       if (space) {
-        if (m.code === 'unavailable') {
+        if (m.code === 'unavailable' || m.code === 'store_unavailable') {
           this._timer(`resub:${space.name}`, this._backoff(space._resyncs++), () => this._resync(space, false));
         } else {
           space.error = err;
