@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use super::fanout::Hub;
 use super::handshake::{Duplex, Reader};
 use super::outbox::{Outbox, Replies};
+use super::pace::{MAX_HELLOS_PER_WINDOW, Pace};
 use crate::engine::{MutationInput, Principal};
 use crate::http::AppState;
 use crate::http::auth::expiry_instant;
@@ -43,10 +44,7 @@ struct Conn {
     last_seen: Instant,
     /// This connection's role's connection and rate limits.
     limits: crate::http::RoleLimits,
-    tokens: f64,
-    refilled: Instant,
-    violations: u32,
-    window: Instant,
+    pace: Pace,
 }
 
 type Stream = WebSocketStream<Duplex>;
@@ -82,7 +80,7 @@ pub async fn run(rd: Reader, wr: OwnedWriteHalf, st: AppState, auth: Option<(Pri
             None => out.close_with(4008, "too many connections for this user"),
             Some(_slot) => {
                 let mut c = Conn {
-                    tokens: limits.msg_burst as f64,
+                    pace: Pace::new(limits.msg_burst),
                     limits,
                     st,
                     who,
@@ -91,9 +89,6 @@ pub async fn run(rd: Reader, wr: OwnedWriteHalf, st: AppState, auth: Option<(Pri
                     subs: HashMap::new(),
                     out: out.clone(),
                     last_seen: Instant::now(),
-                    refilled: Instant::now(),
-                    violations: 0,
-                    window: Instant::now(),
                 };
                 c.welcome();
                 c.serve(&mut stream).await;
@@ -231,29 +226,12 @@ impl Conn {
         Flow::Continue
     }
 
-    /// Token bucket over incoming frames; violations within a 10 s window past
-    /// the threshold close the connection with 4008.
     fn over_rate(&mut self) -> bool {
-        let l = self.limits;
-        let now = Instant::now();
-        let dt = now.duration_since(self.refilled).as_secs_f64();
-        self.refilled = now;
-        self.tokens = (self.tokens + dt * l.msg_rate as f64).min(l.msg_burst as f64);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            false
-        } else {
-            true
-        }
+        self.pace.over_rate(self.limits)
     }
 
     fn violation(&mut self) -> bool {
-        if self.window.elapsed() > Duration::from_secs(10) {
-            self.window = Instant::now();
-            self.violations = 0;
-        }
-        self.violations += 1;
-        self.violations > self.st.cfg.ws.abuse_threshold
+        self.pace.violation(self.st.cfg.ws.abuse_threshold)
     }
 
     fn bad(&mut self, code: &str, message: impl Into<String>) -> Flow {
@@ -311,7 +289,15 @@ impl Conn {
                 );
             }
             Message::Close(_) => return Flow::Drop,
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Flow::Continue,
+            // Control frames count against the message rate too: each ping
+            // makes the server queue a pong.
+            Message::Ping(_) | Message::Pong(_) => {
+                if self.over_rate() && self.violation() {
+                    return Flow::Close(4008, "too many bad or excess messages");
+                }
+                return Flow::Continue;
+            }
+            Message::Frame(_) => return Flow::Continue,
         };
         if self.over_rate() {
             let message = "too many messages; slow down".to_string();
@@ -355,6 +341,14 @@ impl Conn {
                 }
                 if let Err(why) = crate::protocol::check_client_id(&client_id) {
                     return self.bad("bad_message", why);
+                }
+                // Each hello may answer with whole snapshots: a few per
+                // window, then `rate_limited`.
+                if self.pace.hello() > MAX_HELLOS_PER_WINDOW {
+                    return self.bad(
+                        "rate_limited",
+                        format!("at most {MAX_HELLOS_PER_WINDOW} hello messages per 10 s"),
+                    );
                 }
                 self.client_id = Some(client_id);
                 for (alias, cursor) in subscribe {

@@ -4,6 +4,7 @@ mod conn;
 mod fanout;
 mod handshake;
 mod outbox;
+mod pace;
 
 use std::sync::Arc;
 

@@ -1,0 +1,77 @@
+//! Control frames and re-subscriptions are paced (issue 20, point 2): a
+//! flood of WebSocket pings counts against the message rate and ends in a
+//! 4008 close, as a flood of messages does; `hello`, which may answer with
+//! whole snapshots, is capped per 10 s window.
+
+mod common;
+
+use std::time::Duration;
+
+use common::ws::Ws;
+use common::{Backend, TestDb, TestServer, args};
+use futures::SinkExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+async fn start(f: impl FnOnce(&mut tidemark::config::ServeArgs)) -> (TestDb, TestServer) {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut a = args(&db);
+    f(&mut a);
+    let s = TestServer::start(&a).await;
+    (db, s)
+}
+
+#[tokio::test]
+async fn a_ping_flood_is_paced_and_closed() {
+    let (_db, s) = start(|a| {
+        a.ws_msg_rate = 5;
+        a.ws_abuse_threshold = 20;
+    })
+    .await;
+    let t = s.token("alice");
+    let mut w = Ws::open(&s.base, &t).await;
+    for _ in 0..200 {
+        if w.ws
+            .send(Message::Ping(vec![0u8; 100].into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    // Closed (4008, or reset if the close frame was still queued behind
+    // the pongs when the socket went); `closed` fails if it stays open.
+    if let Some((code, reason)) = w.closed(Duration::from_secs(10)).await {
+        assert_eq!(code, 4008, "{reason}");
+    }
+    let mut ok = Ws::open(&s.base, &t).await;
+    ok.roundtrip(1).await;
+}
+
+#[tokio::test]
+async fn repeated_hellos_are_capped() {
+    let (_db, s) = start(|a| a.ws_abuse_threshold = 1000).await;
+    let t = s.token("alice");
+    s.put(&t, "w", 1, "user:me", "notes", "n", json!({"x": "y"}))
+        .await;
+    let mut w = Ws::open(&s.base, &t).await;
+    for _ in 0..15 {
+        w.hello("tab", json!({"user:me": null})).await;
+    }
+    let (mut snapshots, mut limited) = (0, 0);
+    while snapshots + limited < 15 {
+        let f = w.recv().await;
+        match f["type"].as_str() {
+            Some("snapshot") => snapshots += 1,
+            Some("error") if f["code"] == "rate_limited" => limited += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        (snapshots, limited),
+        (10, 5),
+        "ten hellos answered, five refused"
+    );
+    // The connection still works.
+    w.roundtrip(7).await;
+}
