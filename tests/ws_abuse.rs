@@ -75,3 +75,59 @@ async fn repeated_hellos_are_capped() {
     // The connection still works.
     w.roundtrip(7).await;
 }
+
+/// A client that asks for snapshot after snapshot and reads none of them is
+/// closed once it holds more than twice its queue bound, long before the
+/// slow-consumer timer: the server does not hold what it asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_asks_and_never_reads_is_closed() {
+    let (_db, s) = start(|a| {
+        a.ws_queue_bytes = 256 * 1024;
+        a.ws_slow_consumer_ms = 600_000;
+        a.ws_abuse_threshold = 1000;
+    })
+    .await;
+    let t = s.token("alice");
+    let big = "x".repeat(200 * 1024);
+    // A 2 MB snapshot: more than the kernel's socket buffers take.
+    for i in 0..10u64 {
+        let id = format!("big{i}");
+        let r = s
+            .put(&t, "w", i + 1, "user:me", "notes", &id, json!({ "big": big }))
+            .await;
+        assert_eq!(r["status"], "ack", "{r}");
+    }
+    // A socket with a small receive buffer, so the kernel absorbs little.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(s.addr).await.unwrap();
+    let url = format!("ws://{}/v1/ws?access_token={t}", s.addr);
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "tidemark.v1".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+    assert_eq!(s.state.ws_registry.total(), 1);
+    for _ in 0..5 {
+        let hello = json!({"type": "hello", "protocol": 1, "client_id": "tab", "subscribe": {"user:me": null}});
+        if ws
+            .send(Message::Text(hello.to_string().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    // Nothing read: the server lets the connection go.
+    let mut gone = false;
+    for _ in 0..200 {
+        if s.state.ws_registry.total() == 0 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the connection that reads nothing was closed");
+    drop(ws);
+}

@@ -201,6 +201,9 @@ impl Outbox {
     ) {
         let mut i = self.lock();
         if let Some(a) = answer {
+            if self.over_budget(&mut i, &a) {
+                return;
+            }
             i.push(a);
             i.try_write();
         }
@@ -308,10 +311,37 @@ impl Outbox {
     /// Queues a whole frame (dropped once the outbox is closed) and writes
     /// what the socket takes at once. (When it would block, tokio knows
     /// without a system call, so trying costs nothing.)
+    ///
+    /// Answers, acks, errors and pongs count like live events: a peer that
+    /// asks for more than twice the byte bound without reading it (one frame
+    /// into an empty queue always fits) is closed with 4009, keeping only
+    /// the frame being written, so what it makes the server hold stays
+    /// bounded.
     pub fn push(&self, frame: Bytes) {
         let mut i = self.lock();
+        if self.over_budget(&mut i, &frame) {
+            return;
+        }
         i.push(frame);
         i.try_write();
+    }
+
+    /// True (and the outbox closed with 4009) when `frame` would take the
+    /// queue past twice the byte bound (see [`Outbox::push`]).
+    fn over_budget(&self, i: &mut Inner, frame: &Bytes) -> bool {
+        if i.bytes == 0 || i.bytes + frame.len() <= self.max_bytes.saturating_mul(2) {
+            return false;
+        }
+        i.queue.truncate(1);
+        i.bytes = i.queue.front().map_or(0, |f| f.len());
+        i.push(wsframe::close(
+            4009,
+            "too much unread: read what you asked for",
+        ));
+        i.closed = true;
+        i.try_write();
+        self.kick.notify_one();
+        true
     }
 
     /// Queues a text message.
