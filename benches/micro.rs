@@ -72,6 +72,7 @@ fn space_data() -> SpaceData {
         log_start: 0,
         docs: Default::default(),
         live_docs: 0,
+        doc_bytes: 0,
         ring: full_ring(),
     };
     for i in 0..100 {

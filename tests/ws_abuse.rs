@@ -93,7 +93,15 @@ async fn a_client_that_asks_and_never_reads_is_closed() {
     for i in 0..10u64 {
         let id = format!("big{i}");
         let r = s
-            .put(&t, "w", i + 1, "user:me", "notes", &id, json!({ "big": big }))
+            .put(
+                &t,
+                "w",
+                i + 1,
+                "user:me",
+                "notes",
+                &id,
+                json!({ "big": big }),
+            )
             .await;
         assert_eq!(r["status"], "ack", "{r}");
     }

@@ -107,6 +107,25 @@ pub struct ServeArgs {
         default_value_t = 10_000
     )]
     pub max_docs_per_space: usize,
+    /// Bytes of live documents' JSON one space may hold; a write past it
+    /// gets `too_large`.
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_MAX_SPACE_BYTES",
+        default_value_t = 64 << 20
+    )]
+    pub max_space_bytes: usize,
+    /// Bytes all loaded spaces may hold together (documents and recent
+    /// events); past it idle spaces leave memory, then new loads and growing
+    /// writes get `over_capacity` (0: half the machine's memory).
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_MEMORY_BUDGET_BYTES",
+        default_value_t = 0
+    )]
+    pub memory_budget_bytes: usize,
     /// Mutations accepted in one `POST /v1/sync`.
     #[arg(
         global = true,
@@ -353,6 +372,7 @@ impl ServeArgs {
                 max_doc_bytes: self.max_doc_bytes,
                 max_ops_per_mutation: self.max_ops_per_mutation,
                 max_docs_per_space: self.max_docs_per_space,
+                max_space_bytes: self.max_space_bytes,
             },
             ring_max_events: self.ring_events,
             ring_max_bytes: self.ring_bytes,
@@ -360,7 +380,23 @@ impl ServeArgs {
             space_idle: Duration::from_secs(self.space_idle_secs),
             max_loaded_spaces: self.max_loaded_spaces,
             write_deadline: Duration::from_millis(self.write_deadline_ms.max(1)),
+            memory_budget: match self.memory_budget_bytes {
+                0 => half_of_memory(),
+                n => n,
+            },
             ..EngineConfig::default()
         }
     }
+}
+
+/// Half the machine's memory (`/proc/meminfo`), or 4 GiB where it cannot be read.
+fn half_of_memory() -> usize {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            let line = t.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024 / 2)
+        })
+        .unwrap_or(4 << 30)
 }

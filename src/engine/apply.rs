@@ -18,6 +18,8 @@ pub struct Limits {
     pub max_ops_per_mutation: usize,
     /// Live documents a space may hold.
     pub max_docs_per_space: usize,
+    /// Bytes of live documents' JSON a space may hold.
+    pub max_space_bytes: usize,
 }
 
 impl Default for Limits {
@@ -26,6 +28,7 @@ impl Default for Limits {
             max_doc_bytes: 256 * 1024,
             max_ops_per_mutation: 100,
             max_docs_per_space: 10_000,
+            max_space_bytes: 64 << 20,
         }
     }
 }
@@ -212,6 +215,7 @@ pub fn apply_ops(data: &SpaceData, ops: &[Op], limits: &Limits) -> Result<Vec<Ch
     }
     let mut changes = Vec::new();
     let mut live = data.live_docs as i64;
+    let mut bytes = data.doc_bytes as i64;
     for key in touched {
         let Some((original, current)) = state.remove(&key) else {
             continue;
@@ -225,12 +229,23 @@ pub fn apply_ops(data: &SpaceData, ops: &[Op], limits: &Limits) -> Result<Vec<Ch
             continue;
         }
         live += i64::from(current.is_some()) - i64::from(original.is_some());
+        let len = |v: &Value0| v.as_ref().map_or(0, |v| v.get().len() as i64);
+        bytes += len(&current) - len(&original);
         changes.push(Change {
             collection: key.0,
             id: key.1,
             value: current,
             previous: original,
         });
+    }
+    if bytes > limits.max_space_bytes as i64 && bytes > data.doc_bytes as i64 {
+        return Err(Rejection::new(
+            RejectCode::TooLarge,
+            format!(
+                "the space would hold {bytes} bytes of documents; the limit is {}",
+                limits.max_space_bytes
+            ),
+        ));
     }
     if live > limits.max_docs_per_space as i64 {
         return Err(Rejection::new(

@@ -4,6 +4,7 @@
 
 mod access;
 mod apply;
+mod budget;
 mod catchup;
 mod mutate;
 mod outage;
@@ -39,6 +40,9 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// The memory budget is used up (`budget.rs`).
+    #[error("{0}")]
+    OverCapacity(String),
 }
 
 /// Names a change for domain layers (`provider_added`, ...); `None` = no name.
@@ -91,6 +95,8 @@ pub struct EngineConfig {
     /// A write the store has not answered within this fails with
     /// `store_unavailable` (`outage.rs`).
     pub write_deadline: Duration,
+    /// Bytes all loaded spaces may hold (0: no budget; `budget.rs`).
+    pub memory_budget: usize,
 }
 
 impl Default for EngineConfig {
@@ -109,6 +115,7 @@ impl Default for EngineConfig {
             namer: None,
             validator: None,
             write_deadline: Duration::from_secs(2),
+            memory_budget: 0,
         }
     }
 }
@@ -123,6 +130,8 @@ struct Inner {
     store: Arc<dyn Store>,
     cfg: EngineConfig,
     spaces: DashMap<String, Arc<Space>>,
+    /// Bytes the loaded spaces hold (`budget.rs`).
+    held: std::sync::atomic::AtomicUsize,
     started: Instant,
     /// Other nodes' notices seen so far (`cluster.rs`): a space loaded while
     /// one arrived may have missed it.
@@ -147,6 +156,7 @@ impl Engine {
                 store,
                 cfg,
                 spaces: DashMap::new(),
+                held: Default::default(),
                 started: Instant::now(),
                 foreign: AtomicU64::new(0),
             }),
@@ -216,6 +226,9 @@ impl Engine {
             s.last_used.store(self.now_secs(), Ordering::Relaxed);
             return Ok(s.clone());
         }
+        if !self.make_room(0) {
+            return Err(EngineError::OverCapacity(self.over_capacity()));
+        }
         let seen = self.inner.foreign.load(Ordering::SeqCst);
         let loaded = self.inner.store.load_space(name, &new_epoch()).await?;
         let data = self.data_from(loaded)?;
@@ -227,6 +240,7 @@ impl Engine {
             .or_insert(fresh)
             .clone();
         s.last_used.store(self.now_secs(), Ordering::Relaxed);
+        self.account(&s);
         // Another node's notice that arrived while this space was read found
         // it not yet in memory and was passed over: read the head again.
         if self.inner.foreign.load(Ordering::SeqCst) != seen {
@@ -245,6 +259,7 @@ impl Engine {
             log_start: loaded.log_start,
             docs: Default::default(),
             live_docs: 0,
+            doc_bytes: 0,
             ring: Ring::new(
                 self.inner.cfg.ring_max_events,
                 self.inner.cfg.ring_max_bytes,
@@ -337,6 +352,9 @@ impl Engine {
                 }
                 idle
             });
+            if let Some((_, s)) = &gone {
+                self.forget(s);
+            }
             removed += usize::from(gone.is_some());
         }
         removed

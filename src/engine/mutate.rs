@@ -143,6 +143,21 @@ impl Engine {
                     }
                 }
             };
+            // Growing memory past the budget: idle spaces leave first. A
+            // change costs its document and its event in the ring (the
+            // event's JSON and its WebSocket frame).
+            let grows: i64 = changes
+                .iter()
+                .map(|c| {
+                    let len = |v: &Option<Arc<RawValue>>| v.as_ref().map_or(0, |v| v.get().len());
+                    3 * len(&c.value) as i64 - len(&c.previous) as i64
+                })
+                .sum();
+            if grows > 0 && !self.make_room(grows as usize) {
+                let why = self.over_capacity();
+                let result = reject(mid, Rejection::new(RejectCode::Unavailable, why));
+                return Ok((name, result));
+            }
             let new_version = base + changes.len() as u64;
             let result = MutationResult::Ack {
                 mutation_id: mid,
@@ -255,6 +270,7 @@ impl Engine {
             }
             d.version = last;
         }
+        self.account(space);
         space.head.send_replace(last);
         let _ = space.live.send(Live::Batch(Arc::new(events)));
     }
@@ -271,7 +287,11 @@ impl Engine {
         }
         let through = version - keep;
         match self.store().compact(&space.name, through).await {
-            Ok(()) => space.write().log_start = through,
+            Ok(()) => {
+                let mut d = space.write();
+                d.log_start = through;
+                d.prune_tombstones(through);
+            }
             Err(e) => tracing::warn!(space = %space.name, error = %e, "compaction failed"),
         }
     }
@@ -338,6 +358,7 @@ impl Engine {
         let data = self.data_from(loaded)?;
         let v = data.version;
         *space.write() = data;
+        self.account(space);
         space.head.send_replace(v);
         let _ = space.live.send(Live::Reset);
         Ok(())

@@ -130,10 +130,29 @@ pub struct SpaceData {
     /// collection -> id -> entry (tombstones included).
     pub docs: BTreeMap<String, BTreeMap<String, DocEntry>>,
     pub live_docs: usize,
+    /// Bytes of the live documents' JSON (the per-space budget's measure).
+    pub doc_bytes: usize,
     pub ring: Ring,
 }
 
 impl SpaceData {
+    /// Drops tombstones at or below `through`, as the store's compaction
+    /// does: memory holds what a reload from the store would.
+    pub fn prune_tombstones(&mut self, through: u64) {
+        for col in self.docs.values_mut() {
+            col.retain(|_, e| e.value.is_some() || e.version > through);
+        }
+        self.docs.retain(|_, col| !col.is_empty());
+    }
+
+    /// Tombstones held in memory.
+    pub fn tombstones(&self) -> usize {
+        self.docs
+            .values()
+            .map(|c| c.values().filter(|e| e.value.is_none()).count())
+            .sum()
+    }
+
     pub fn get(&self, collection: &str, id: &str) -> Option<&DocEntry> {
         self.docs.get(collection)?.get(id)
     }
@@ -141,7 +160,12 @@ impl SpaceData {
         let col = self.docs.entry(collection.to_string()).or_default();
         let was_live = col.get(id).is_some_and(|e| e.value.is_some());
         let is_live = entry.value.is_some();
-        col.insert(id.to_string(), entry);
+        let added = entry.value.as_ref().map_or(0, |v| v.get().len());
+        let removed = col
+            .insert(id.to_string(), entry)
+            .and_then(|old| old.value)
+            .map_or(0, |v| v.get().len());
+        self.doc_bytes = self.doc_bytes + added - removed;
         match (was_live, is_live) {
             (false, true) => self.live_docs += 1,
             (true, false) => self.live_docs -= 1,
@@ -165,6 +189,8 @@ pub struct Space {
     /// Set when a commit's outcome is unknown (the store did not answer):
     /// memory may lag the store until the space is re-read (`outage.rs`).
     pub suspect: AtomicBool,
+    /// Bytes counted against the engine's memory budget (`budget.rs`).
+    pub accounted: std::sync::atomic::AtomicUsize,
 }
 
 impl Space {
@@ -180,6 +206,7 @@ impl Space {
             last_used: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
             suspect: AtomicBool::new(false),
+            accounted: Default::default(),
         }
     }
     pub fn read(&self) -> RwLockReadGuard<'_, SpaceData> {

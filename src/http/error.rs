@@ -91,6 +91,9 @@ impl From<EngineError> for ApiError {
                     "the database is unavailable; try again",
                 )
             }
+            EngineError::OverCapacity(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "over_capacity", m)
+            }
             EngineError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
                 ApiError::new(

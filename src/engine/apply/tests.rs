@@ -10,6 +10,7 @@ fn empty() -> SpaceData {
         log_start: 0,
         docs: Default::default(),
         live_docs: 0,
+        doc_bytes: 0,
         ring: Ring::new(10, 1 << 20),
     }
 }
@@ -117,6 +118,7 @@ fn limits_are_enforced() {
         max_doc_bytes: 10,
         max_ops_per_mutation: 2,
         max_docs_per_space: 1,
+        max_space_bytes: 1 << 20,
     };
     let big = apply_ops(&d, &[put("c", "x", json!("0123456789abc"))], &limits).unwrap_err();
     assert_eq!(big.code, RejectCode::TooLarge);
