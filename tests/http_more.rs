@@ -17,6 +17,10 @@ async fn dev_mode_mints_tokens_and_is_off_by_default() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "no /dev/token without --dev");
+    for page in ["/demo/react", "/demo/react/app.js"] {
+        let r = s.http.get(s.url(page)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "no {page} without --dev");
+    }
     s.stop().await;
 
     let mut a = args(&db);
@@ -35,6 +39,19 @@ async fn dev_mode_mints_tokens_and_is_off_by_default() {
     let tok = v["token"].as_str().unwrap();
     let (st, v) = s.get(tok, "/v1/spaces/user:me/version").await;
     assert_eq!((st, v["space"].as_str()), (200, Some("user:alice")));
+    for (page, kind) in [
+        ("/demo/react", "text/html"),
+        ("/demo/react/app.js", "text/javascript"),
+    ] {
+        let r = s.http.get(s.url(page)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{page} with --dev");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
+    }
     let (st, _) = common::decode(
         s.http
             .post(s.url("/dev/token"))

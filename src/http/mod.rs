@@ -3,6 +3,7 @@
 
 mod assets;
 pub mod auth;
+mod demo_react;
 mod dev;
 pub mod error;
 pub mod extract;
@@ -135,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .merge(facade::router())
         .merge(dev::router(state.cfg.dev))
         .merge(assets::router(state.cfg.dev))
+        .merge(demo_react::router(state.cfg.dev))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes));
     if !state.cfg.allowed_origins.is_empty() {
