@@ -7,18 +7,33 @@
 // Chromium against a real server.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fixture, token, state, patchDoc, tmpDir, waitFor, PKG, esbuild, appHtml, serveFiles } from './react.mjs';
 
 const f = fixture({ app: false });
 
-function npmInstall(dir, args) {
-  const r = spawnSync('npm', ['install', ...args, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: dir, encoding: 'utf8', timeout: 300_000 });
-  if (r.error || r.status !== 0) {
-    throw new Error(`npm install ${args.join(' ')} failed in ${dir} (it needs the npm registry, or React in npm's cache):\n${r.error ? r.error.message : ''}${r.stdout}${r.stderr}`);
+/**
+ * `npm install ARGS` in `dir`, without blocking this process (the server's
+ * and the browser's pipes keep being read). npm once hung here for good while
+ * unpacking react-dom from its cache (cause unknown; other npm runs were
+ * busy on the machine), so a hung npm is killed after two minutes and tried
+ * once more.
+ */
+async function npmInstall(dir, args) {
+  const run = () =>
+    new Promise((resolve) => {
+      execFile('npm', ['install', ...args, '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: dir, timeout: 120_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
+        resolve({ error, output: `${stdout}${stderr}` }),
+      );
+    });
+  let r = await run();
+  if (r.error && r.error.killed) {
+    console.error(`npm install hung in ${dir} (killed after 2 minutes); trying once more`);
+    r = await run();
   }
+  if (r.error) throw new Error(`npm install ${args.join(' ')} failed in ${dir} (it needs the npm registry, or React in npm's cache): ${r.error.message}\n${r.output}`);
 }
 
 test('a fresh React app installs the package from its folder (install-links) and the README example runs', async () => {
@@ -26,7 +41,7 @@ test('a fresh React app installs the package from its folder (install-links) and
   fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'fresh-react-app', private: true, type: 'module' }, null, 2));
   fs.writeFileSync(path.join(app, '.npmrc'), 'install-links=true\n');
   const dev = JSON.parse(fs.readFileSync(path.join(PKG, 'package.json'), 'utf8')).devDependencies;
-  npmInstall(app, [path.relative(app, PKG), `react@${dev.react}`, `react-dom@${dev['react-dom']}`]);
+  await npmInstall(app, [path.relative(app, PKG), `react@${dev.react}`, `react-dom@${dev['react-dom']}`]);
 
   // Copies, not links: the package and its tidemark-client dependency, and one React (the app's).
   const nm = path.join(app, 'node_modules');
