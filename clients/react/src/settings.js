@@ -100,7 +100,11 @@ export function useSettingsSync(settings, updateSettings, options = {}) {
   const save = useCallback(() => {
     cancelTimer();
     setUnsaved(null);
-    const patch = diffPatch(ref.baseline ?? {}, ref.settings ?? {});
+    // No document on the server yet: send the whole value, so the app's
+    // defaults are stored beside the edit instead of lost when the stored
+    // (partial) document is adopted back.
+    const absent = space.get(collection, id) === undefined;
+    const patch = diffPatch(absent ? {} : (ref.baseline ?? {}), ref.settings ?? {});
     if (!ref.ready || patch === undefined) return Promise.resolve(null);
     ref.baseline = clone(ref.settings);
     setState((s) => ({ ...s, inflight: s.inflight + 1 }));

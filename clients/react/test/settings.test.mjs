@@ -48,6 +48,20 @@ test('useSettingsSync adopts the server value, then saves edits once, 1500 ms af
   await w.done();
 });
 
+test('the first save of a new document keeps the app\'s defaults beside the edit', async () => {
+  const w = world();
+  const p = settingsPage();
+  await w.render(p.element);
+  await w.advance();
+  assert.equal(mutations(w.server).length, 0, 'defaults alone are not an edit');
+  await w.act(() => p.current.setSettings((s) => ({ ...s, theme: 'dark' })));
+  await w.act(() => p.current.saveNow());
+  await w.advance();
+  assert.deepEqual(w.server.space('user:alice').docs.get('settings/ui').value, { theme: 'dark', language: 'en' }, 'the whole value is stored');
+  assert.deepEqual(p.current.settings, { theme: 'dark', language: 'en' }, 'nothing is lost when the stored value comes back');
+  await w.done();
+});
+
 test('saveNow sends at once; discard drops the edit; remote changes keep unsaved edits on top', async () => {
   const w = world();
   const p = settingsPage();
