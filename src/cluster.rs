@@ -58,6 +58,7 @@ pub fn follow(engine: &Engine, mut feed: mpsc::Receiver<Notice>) {
                 return;
             };
             engine.note_foreign();
+            crate::obs::cluster_notice();
             match notice {
                 Notice::Moved { space, version } => {
                     want(&engine, &pending, &permits, space, version)

@@ -9,6 +9,7 @@
 //! protocol in `docs/protocol.md`.
 //!
 //! - [`protocol`]: wire types (serde + schemars), the shapes clients rely on.
+//! - [`obs`]: the metrics every layer records (Prometheus at `/metrics`).
 //! - [`engine`]: spaces, ring log, access, catch-up, the mutation path.
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
 //! - [`domain`]: the seeds' collections over the engine: settings, model
@@ -30,6 +31,7 @@ pub mod devkey;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod obs;
 pub mod protocol;
 pub mod server;
 pub mod store;

@@ -21,6 +21,8 @@ pub enum StartError {
 
 /// Connects the store, starts the engine and prepares the shared state.
 pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
+    // Before anything records: handles taken earlier would record nothing.
+    crate::obs::install();
     if args.dev && !args.listen.ip().is_loopback() {
         return Err(StartError::Config(format!(
             "--dev mints tokens for anyone and is refused on {}; listen on 127.0.0.1 or drop --dev",
@@ -116,6 +118,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
             long_poll_max: Duration::from_secs(args.long_poll_max_secs),
             allowed_origins: args.allowed_origins.clone(),
             net: args.net.config(),
+            metrics: args.metrics.parse().map_err(StartError::Config)?,
             ws: args.ws_config(),
         }),
         shutdown,

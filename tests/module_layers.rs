@@ -16,6 +16,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Lower number = lower layer. Data flows transport -> engine -> store.
 const LAYERS: &[(&str, u8)] = &[
     ("protocol", 0),
+    ("obs", 0),
     ("store", 1),
     ("engine", 2),
     ("cluster", 3),

@@ -289,6 +289,10 @@ pub struct ServeArgs {
         default_value_t = 2
     )]
     pub health_failures: u32,
+    /// Who may read `GET /metrics` (Prometheus): `admin` (an admin or
+    /// service token), `public` (anyone who reaches the port), `off`.
+    #[arg(global = true, long, env = "TIDEMARK_METRICS", default_value = "admin")]
+    pub metrics: String,
     /// Connection caps and timeouts.
     #[command(flatten)]
     pub net: NetArgs,

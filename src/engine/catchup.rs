@@ -28,19 +28,23 @@ impl Engine {
             let d = space.read();
             let epoch = d.epoch.to_string();
             let Some(c) = cursor.filter(|c| *c.epoch == *d.epoch && c.version <= d.version) else {
+                crate::obs::catch_up("snapshot");
                 return Ok(snapshot(&d));
             };
             if c.version == d.version {
+                crate::obs::catch_up("up_to_date");
                 return Ok(CatchUp::UpToDate {
                     epoch,
                     version: d.version,
                 });
             }
             if let Some(evs) = d.ring.since(c.version) {
+                crate::obs::catch_up("memory");
                 return Ok(events(epoch, c.version, d.version, evs));
             }
             let too_far = d.version - c.version > self.cfg().catchup_max_events as u64;
             if c.version < d.log_start || too_far {
+                crate::obs::catch_up("snapshot");
                 return Ok(snapshot(&d));
             }
             // Ring part now (it may move on), database part below.
@@ -74,9 +78,11 @@ impl Engine {
             }
         }
         if next != upto {
+            crate::obs::catch_up("snapshot");
             return Ok(snapshot(&space.read()));
         }
         out.extend(from_ring);
+        crate::obs::catch_up("log");
         Ok(events(epoch, after, head, out))
     }
 }

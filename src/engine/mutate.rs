@@ -203,6 +203,12 @@ impl Engine {
             };
             match commit_with(self, held, commit).await? {
                 CommitOutcome::Committed => {
+                    let hot = crate::obs::hot();
+                    if changes.is_empty() {
+                        hot.mutations_noop.increment(1);
+                    } else {
+                        hot.mutations_applied.increment(1);
+                    }
                     self.publish(&space, &changes, events);
                     self.maybe_compact(&space).await;
                     return Ok((name, result));
@@ -271,6 +277,9 @@ impl Engine {
             d.version = last;
         }
         self.account(space);
+        crate::obs::hot()
+            .events_committed
+            .increment(events.len() as u64);
         space.head.send_replace(last);
         let _ = space.live.send(Live::Batch(Arc::new(events)));
     }
@@ -321,6 +330,7 @@ impl Engine {
                     .enumerate()
                     .all(|(i, (v, _))| *v == version + 1 + i as u64);
             if contiguous {
+                crate::obs::refresh_events(evs.len() as u64);
                 let mut recs = Vec::with_capacity(evs.len());
                 let mut changes = Vec::with_capacity(evs.len());
                 for (v, body) in evs {
@@ -424,6 +434,7 @@ fn outcome(
     match o {
         CommitOutcome::Committed | CommitOutcome::Stale => result,
         CommitOutcome::Duplicate(Some(stored)) => {
+            crate::obs::hot().mutations_deduplicated.increment(1);
             serde_json::from_str(&stored).unwrap_or(MutationResult::Ack {
                 mutation_id: mid,
                 version,
@@ -431,11 +442,14 @@ fn outcome(
             })
         }
         // Processed long ago; its stored outcome has been pruned.
-        CommitOutcome::Duplicate(None) => MutationResult::Ack {
-            mutation_id: mid,
-            version,
-            noop: true,
-        },
+        CommitOutcome::Duplicate(None) => {
+            crate::obs::hot().mutations_deduplicated.increment(1);
+            MutationResult::Ack {
+                mutation_id: mid,
+                version,
+                noop: true,
+            }
+        }
         CommitOutcome::OutOfOrder { last } => MutationResult::Reject {
             mutation_id: mid,
             code: RejectCode::OutOfOrder,

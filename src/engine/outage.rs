@@ -36,7 +36,12 @@ impl Engine {
         let outcome = tokio::time::timeout(deadline, self.mutate_now(who, m)).await;
         let err = match outcome {
             Ok(Err(EngineError::Store(e))) => e,
-            Ok(r) => return r,
+            Ok(r) => {
+                if let Ok((_, result)) = &r {
+                    count(result);
+                }
+                return r;
+            }
             Err(_) => StoreError::Unavailable(format!(
                 "no answer within the write deadline ({} ms)",
                 deadline.as_millis()
@@ -45,6 +50,8 @@ impl Engine {
         if let Some(space) = name.and_then(|n| self.loaded(&n)) {
             self.suspect(space);
         }
+        crate::obs::store_error();
+        crate::obs::rejected("store_unavailable");
         Err(EngineError::Store(err))
     }
 
@@ -70,5 +77,13 @@ impl Engine {
                 }
             }
         });
+    }
+}
+
+/// A reject answer in the metrics (acks are counted where they commit, so
+/// an answer repeated for a retry is not counted as applied twice).
+fn count(result: &MutationResult) {
+    if let MutationResult::Reject { code, .. } = result {
+        crate::obs::rejected(code.as_str());
     }
 }

@@ -102,17 +102,28 @@ impl Auth {
     pub fn verify(&self, token: &str) -> Result<Principal, String> {
         let c = self.decode(token).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::ExpiredSignature => "token expired".to_string(),
-                ErrorKind::ImmatureSignature => "token not yet valid".to_string(),
-                ErrorKind::InvalidAudience => "token has the wrong audience".to_string(),
-                ErrorKind::InvalidIssuer => "token has the wrong issuer".to_string(),
-                ErrorKind::InvalidSignature => "token signature is invalid".to_string(),
-                ErrorKind::MissingRequiredClaim(c) => format!("token lacks the `{c}` claim"),
-                _ => "token is malformed".to_string(),
-            }
+            let (reason, message) = match e.kind() {
+                ErrorKind::ExpiredSignature => ("expired", "token expired".to_string()),
+                ErrorKind::ImmatureSignature => {
+                    ("not_yet_valid", "token not yet valid".to_string())
+                }
+                ErrorKind::InvalidAudience => {
+                    ("audience", "token has the wrong audience".to_string())
+                }
+                ErrorKind::InvalidIssuer => ("issuer", "token has the wrong issuer".to_string()),
+                ErrorKind::InvalidSignature => {
+                    ("signature", "token signature is invalid".to_string())
+                }
+                ErrorKind::MissingRequiredClaim(c) => {
+                    ("missing_claim", format!("token lacks the `{c}` claim"))
+                }
+                _ => ("malformed", "token is malformed".to_string()),
+            };
+            crate::obs::auth_failure(reason);
+            message
         })?;
         if !valid_user_id(&c.sub) {
+            crate::obs::auth_failure("bad_subject");
             return Err("token `sub` is not a valid user id".into());
         }
         Ok(Principal {

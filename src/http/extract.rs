@@ -52,8 +52,10 @@ impl FromRequestParts<AppState> for AuthUser {
         let Some(token) = bearer(&parts.headers) else {
             return Err(ApiError::unauthorized(
                 if query_token(parts.uri.query()).is_some() {
+                    crate::obs::auth_failure("url_token");
                     "send the token in an `Authorization: Bearer` header; `access_token` in the URL is taken only by the WebSocket and SSE routes"
                 } else {
+                    crate::obs::auth_failure("missing");
                     "missing bearer token"
                 },
             ));

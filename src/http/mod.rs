@@ -11,6 +11,7 @@ mod facade;
 mod health;
 pub mod listen;
 mod lockbox;
+pub mod metrics;
 pub mod origin;
 mod spaces;
 pub(crate) mod sse;
@@ -37,6 +38,8 @@ pub struct HttpConfig {
     pub allowed_origins: Vec<String>,
     /// Connection caps and timeouts (`listen`).
     pub net: listen::NetConfig,
+    /// Who may read `/metrics`.
+    pub metrics: metrics::Exposure,
     pub ws: WsConfig,
 }
 
@@ -135,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .merge(lockbox::router())
         .merge(facade::router())
         .merge(dev::router(state.cfg.dev))
+        .merge(metrics::router(state.cfg.metrics))
         .merge(assets::router(state.cfg.dev))
         .merge(demo_react::router(state.cfg.dev))
         .fallback(health::not_found)

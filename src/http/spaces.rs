@@ -95,6 +95,7 @@ async fn version(
                 let s = st.engine.space(&name).await?;
                 reach_tags(&st, &s, held).await?;
             }
+            let _open = crate::obs::Open::new(&crate::obs::hot().long_poll_waiters);
             tokio::select! {
                 r = st.engine.wait_version(&name, since, wait) => r?,
                 _ = st.shutdown.cancelled() => st.engine.head(&name).await?,

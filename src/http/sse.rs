@@ -93,6 +93,7 @@ async fn events(
     let engine = st.engine.clone();
     st.tasks.spawn(async move {
         let _slot = slot;
+        let _open = crate::obs::Open::new(&crate::obs::hot().sse_connections);
         let mut epoch = first.epoch().to_string();
         let mut delivered = first.version();
         if !flow.push(answer_event(&name, first)).await {
@@ -188,10 +189,14 @@ impl Outflow {
             let held = self.budget.clone().acquire_many_owned(n).await.ok()?;
             self.tx.send((event, held)).await.ok()
         };
-        matches!(
-            tokio::time::timeout(self.patience, send).await,
-            Ok(Some(()))
-        )
+        match tokio::time::timeout(self.patience, send).await {
+            Ok(Some(())) => true,
+            Ok(None) => false,
+            Err(_) => {
+                crate::obs::slow_consumer_close();
+                false
+            }
+        }
     }
 }
 

@@ -101,6 +101,12 @@ where
     let n = commits.len();
     let started = std::time::Instant::now();
     let (commits, result) = run(commits).await;
+    let hot = crate::obs::hot();
+    hot.commit_batch_size.record(n as f64);
+    hot.commit_seconds.record(started.elapsed().as_secs_f64());
+    if result.is_err() {
+        crate::obs::store_error();
+    }
     tracing::trace!(
         batch = n,
         micros = started.elapsed().as_micros() as u64,

@@ -79,6 +79,7 @@ pub async fn run(rd: Reader, wr: OwnedWriteHalf, st: AppState, auth: Option<(Pri
         match st.ws_registry.take(&who.user, limits.max_conns) {
             None => out.close_with(4008, "too many connections for this user"),
             Some(_slot) => {
+                let _open = crate::obs::Open::new(&crate::obs::hot().ws_connections);
                 let mut c = Conn {
                     pace: Pace::new(limits.msg_burst),
                     limits,
@@ -208,6 +209,7 @@ impl Conn {
     /// A pusher left frames for this task to write, or marked a space lagging.
     fn on_kick(&mut self) -> Flow {
         if self.out.stalled_for(self.st.cfg.ws.slow_consumer) {
+            crate::obs::slow_consumer_close();
             return Flow::Close(4009, "slow consumer: reconnect with your cursor");
         }
         Flow::Continue

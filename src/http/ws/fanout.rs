@@ -151,6 +151,9 @@ async fn pusher(
         upto = head;
         hub.pushed_upto.store(head, Ordering::SeqCst);
         let subs: Arc<[Arc<Outbox>]> = hub.subs().as_slice().into();
+        crate::obs::hot()
+            .live_frames
+            .increment((events.len() * subs.len()) as u64);
         let events: Arc<[Arc<crate::engine::space::EventRec>]> = events.into();
         let shards = if subs.len() > SHARD_MIN {
             tokio::runtime::Handle::current()

@@ -95,6 +95,7 @@ impl Inner {
 
     /// Drops `n` written bytes from the head of the queue.
     fn advance(&mut self, n: usize) {
+        crate::obs::hot().ws_bytes_sent.increment(n as u64);
         self.bytes -= n;
         self.last_progress = Instant::now();
         let mut left = n;
@@ -334,6 +335,7 @@ impl Outbox {
         }
         i.queue.truncate(1);
         i.bytes = i.queue.front().map_or(0, |f| f.len());
+        crate::obs::slow_consumer_close();
         i.push(wsframe::close(
             4009,
             "too much unread: read what you asked for",
