@@ -4,15 +4,21 @@
 //! first, and what still does not fit is refused with a clear error. Bytes
 //! are read from the engine's own counters, never from timing.
 
+#[macro_use]
 mod common;
 
 use common::cluster::subscriber;
 use common::{Backend, TestDb, TestServer, args};
+
+both_stores!(
+    tombstones_leave_memory_with_the_log,
+    a_space_is_capped_in_bytes,
+    past_the_budget_idle_spaces_leave_and_the_rest_is_refused,
+);
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tombstones_leave_memory_with_the_log() {
-    let db = TestDb::new(Backend::Sqlite).await;
+async fn tombstones_leave_memory_with_the_log(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let mut a = args(&db);
     a.log_retention_events = 50;
     let s = TestServer::start(&a).await;
@@ -59,9 +65,8 @@ async fn tombstones_leave_memory_with_the_log() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_space_is_capped_in_bytes() {
-    let db = TestDb::new(Backend::Sqlite).await;
+async fn a_space_is_capped_in_bytes(backend: Backend) {
+    let db = TestDb::new(backend).await;
     let mut a = args(&db);
     a.max_space_bytes = 100_000;
     let s = TestServer::start(&a).await;
@@ -84,9 +89,8 @@ async fn a_space_is_capped_in_bytes() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_budget_idle_spaces_leave_and_the_rest_is_refused() {
-    let db = TestDb::new(Backend::Sqlite).await;
+async fn past_the_budget_idle_spaces_leave_and_the_rest_is_refused(backend: Backend) {
+    let db = TestDb::new(backend).await;
     // A 100 KB document costs ~300 KB in memory: itself, and its event's
     // JSON and WebSocket frame in the ring.
     let big = "x".repeat(100_000);

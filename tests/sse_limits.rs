@@ -14,8 +14,17 @@ use common::{Backend, SECRET, TestDb, TestServer, args};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-async fn server(tune: impl FnOnce(&mut tidemark::config::ServeArgs)) -> (TestServer, TestDb) {
-    let db = TestDb::new(Backend::Sqlite).await;
+both_stores!(
+    sse_streams_share_the_per_identity_cap,
+    an_sse_stream_ends_when_its_token_expires,
+    an_sse_reader_that_takes_nothing_is_dropped,
+);
+
+async fn server(
+    backend: Backend,
+    tune: impl FnOnce(&mut tidemark::config::ServeArgs),
+) -> (TestServer, TestDb) {
+    let db = TestDb::new(backend).await;
     let mut a = args(&db);
     tune(&mut a);
     (TestServer::start(&a).await, db)
@@ -32,9 +41,8 @@ async fn streams_become(s: &TestServer, n: usize) -> bool {
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sse_streams_share_the_per_identity_cap() {
-    let (s, _db) = server(|a| a.ws_max_conns_per_user = 2).await;
+async fn sse_streams_share_the_per_identity_cap(backend: Backend) {
+    let (s, _db) = server(backend, |a| a.ws_max_conns_per_user = 2).await;
     let t = s.token("alice");
     let _a = Sse::open(&s, &t, "space=user:me", None).await;
     let _b = Sse::open(&s, &t, "space=user:me", None).await;
@@ -55,9 +63,8 @@ async fn sse_streams_share_the_per_identity_cap() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_sse_stream_ends_when_its_token_expires() {
-    let (s, _db) = server(|_| {}).await;
+async fn an_sse_stream_ends_when_its_token_expires(backend: Backend) {
+    let (s, _db) = server(backend, |_| {}).await;
     let exp = tidemark::http::auth::now_secs() + 1;
     let t = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -85,9 +92,8 @@ async fn an_sse_stream_ends_when_its_token_expires() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_sse_reader_that_takes_nothing_is_dropped() {
-    let (s, _db) = server(|a| a.ws_slow_consumer_ms = 300).await;
+async fn an_sse_reader_that_takes_nothing_is_dropped(backend: Backend) {
+    let (s, _db) = server(backend, |a| a.ws_slow_consumer_ms = 300).await;
     let t = s.token("alice");
     let mut stalled = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let req = format!(
