@@ -21,6 +21,9 @@ use crate::store::StoreError;
 const SETTLE: Duration = Duration::from_secs(15);
 const RETRY: Duration = Duration::from_millis(500);
 
+/// The least deadline of a trusted (server-built) mutation.
+const TRUSTED_DEADLINE: Duration = Duration::from_secs(30);
+
 impl Engine {
     /// Applies a mutation for `who`. Returns the result a client sees (ack or
     /// reject) and the real space name. A store that fails or does not
@@ -32,7 +35,13 @@ impl Engine {
         m: super::MutationInput,
     ) -> Result<(String, MutationResult), EngineError> {
         let name = who.writable(&m.space).ok();
-        let deadline = self.cfg().write_deadline;
+        // The server's own large writes (a whole chat history in one
+        // mutation) may take longer than a client's on a healthy database.
+        let deadline = if m.trusted {
+            self.cfg().write_deadline.max(TRUSTED_DEADLINE)
+        } else {
+            self.cfg().write_deadline
+        };
         let outcome = tokio::time::timeout(deadline, self.mutate_now(who, m)).await;
         let err = match outcome {
             Ok(Err(EngineError::Store(e))) => e,
