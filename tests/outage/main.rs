@@ -89,8 +89,19 @@ async fn writes_fail_fast_while_postgres_is_away_and_land_once_when_it_returns()
         assert_eq!((st, &v["value"]["a"]), (200, &json!(1)), "{mode:?}: {v}");
         let (st, _) = s.get(&alice, "/v1/spaces/user:me/version").await;
         assert_eq!(st, 200, "{mode:?}");
+        let (st, v) = s
+            .get(&alice, "/v1/spaces/user:me/version?since=1&wait=0.3")
+            .await;
+        assert_eq!(
+            (st, &v["version"]),
+            (200, &json!(1)),
+            "{mode:?} long-poll: {v}"
+        );
         sub.roundtrip(mid).await;
         writer.roundtrip(mid).await;
+        // A subscriber that joins now still gets what was committed.
+        let (_late, late) = subscriber(&s, &alice, "late").await;
+        assert_eq!(late.version, 1, "{mode:?}");
     }
 
     // Back: the refused mutations are retried with their ids until acked.
