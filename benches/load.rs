@@ -7,11 +7,13 @@
 //! ```
 //!
 //! Scenarios (modules below): `idle`, `fanout`, `tabs`, `writes`, `poll`,
-//! `storm`, `history`. Each prints one JSON line on stdout and a readable
+//! `storm`, `history`, `hostile`. Each prints one JSON line on stdout and a readable
 //! summary on stderr, checks every version it receives for gaps and
 //! duplicates, and exits non-zero when it saw any, or any error.
 //! `scripts/bench` starts a server and runs one scenario against it.
 
+#[path = "load/abuse.rs"]
+mod abuse;
 #[path = "load/args.rs"]
 mod args;
 #[path = "load/client.rs"]
@@ -22,6 +24,8 @@ mod fanout;
 mod fleet;
 #[path = "load/history.rs"]
 mod history;
+#[path = "load/hostile.rs"]
+mod hostile;
 #[path = "load/http1.rs"]
 mod http1;
 #[path = "load/idle.rs"]
@@ -111,6 +115,7 @@ async fn run(args: args::Args, scenario: String) -> i32 {
         "poll" => poll::drive(&ctx).await,
         "storm" => storm::drive(&ctx).await,
         "history" => history::drive(&ctx).await,
+        "hostile" => hostile::drive(&ctx).await,
         _ => Err(format!("unknown scenario {scenario}")),
     };
     let mut report = outcome.unwrap_or_else(|e| {
@@ -134,6 +139,7 @@ fn worker_of(scenario: &str) -> Option<WorkerFn> {
         "writes" => Some(writes::WORKER),
         "poll" => Some(poll::WORKER),
         "storm" => Some(storm::WORKER),
+        "hostile" => Some(hostile::WORKER),
         _ => None,
     }
 }

@@ -4,19 +4,19 @@
 
 use clap::Parser;
 
-pub const SCENARIOS: [&str; 7] = [
-    "idle", "fanout", "tabs", "writes", "poll", "storm", "history",
+pub const SCENARIOS: [&str; 8] = [
+    "idle", "fanout", "tabs", "writes", "poll", "storm", "history", "hostile",
 ];
 
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "load",
     about = "tidemark load generator: cargo bench --bench load -- SCENARIO [options]",
-    after_help = "Scenarios: idle, fanout, tabs, writes, poll, storm, history. \
+    after_help = "Scenarios: idle, fanout, tabs, writes, poll, storm, history, hostile. \
                   Prints one JSON line on stdout and a summary on stderr."
 )]
 pub struct Args {
-    /// idle | fanout | tabs | writes | poll | storm | history
+    /// idle | fanout | tabs | writes | poll | storm | history | hostile
     pub scenario: Option<String>,
     /// The server, started separately.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -57,10 +57,10 @@ pub struct Args {
     #[arg(long)]
     pub timeout: Option<f64>,
 
-    /// Connections / subscribers (idle, fanout, storm).
+    /// Connections / subscribers (idle, fanout, storm, hostile).
     #[arg(long, short = 'n')]
     pub n: Option<usize>,
-    /// WebSocket connections per user (idle, fanout, storm; server limit 64).
+    /// WebSocket connections per user (idle, fanout, storm, hostile; server limit 64).
     #[arg(long)]
     pub conns_per_user: Option<usize>,
     /// Spaces each idle connection subscribes, comma-separated ("" = none).
@@ -72,7 +72,7 @@ pub struct Args {
     /// Tabs per user (tabs).
     #[arg(long, default_value_t = 3)]
     pub tabs: usize,
-    /// Total writes per second (tabs, storm).
+    /// Total writes per second (tabs, storm, hostile).
     #[arg(long)]
     pub rate: Option<f64>,
     /// Concurrent writers (writes), or HTTP writer tasks (storm).
@@ -99,7 +99,8 @@ pub struct Args {
     /// the server's own TCP_NODELAY on accepted sockets is for.
     #[arg(long)]
     pub client_nagle: bool,
-    /// Measured duration, seconds (tabs, writes, poll per mode).
+    /// Measured duration, seconds (tabs, writes, poll per mode; hostile: the
+    /// hostile phase).
     #[arg(long)]
     pub duration: Option<f64>,
     /// Most mutations per writer (writes).
@@ -112,9 +113,18 @@ pub struct Args {
     #[arg(long, default_value = "both")]
     pub mode: String,
     /// Seconds of writes before the drop and after it (storm); seconds
-    /// connections are held after connecting (idle, before RSS is read).
+    /// connections are held after connecting (idle, before RSS is read);
+    /// seconds before and after the hostile phase (hostile).
     #[arg(long)]
     pub settle: Option<f64>,
+    /// Hostile clients of each kind (hostile): slow-loris connections are 4x
+    /// this, flood attempts 100x; WebSocket, SSE and garbage clients 1x.
+    #[arg(long)]
+    pub hostile: Option<usize>,
+    /// The hostile kinds to run, comma-separated (hostile; default all:
+    /// slowloris, flood, ws_hello, ws_ping, sse, garbage).
+    #[arg(long)]
+    pub kinds: Option<String>,
     /// Events of history in the small and the large space (history).
     #[arg(long, default_value_t = 100)]
     pub small: u64,

@@ -83,12 +83,26 @@ pub static CLIENT_NAGLE: std::sync::atomic::AtomicBool = std::sync::atomic::Atom
 /// A TCP connection from the next source address, without Nagle (unless
 /// `--client-nagle`).
 pub async fn tcp(target: &Target, sources: &Sources) -> std::io::Result<TcpStream> {
+    tcp_from(target, sources.pick(), None).await
+}
+
+/// A TCP connection from `source` (any address when None), with a receive
+/// buffer of `recv_buffer` bytes when given (a client that reads little:
+/// the kernel absorbs little on its behalf).
+pub async fn tcp_from(
+    target: &Target,
+    source: Option<IpAddr>,
+    recv_buffer: Option<u32>,
+) -> std::io::Result<TcpStream> {
     let sock = if target.addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
-    if let Some(ip) = sources.pick() {
+    if let Some(n) = recv_buffer {
+        sock.set_recv_buffer_size(n)?;
+    }
+    if let Some(ip) = source {
         sock.bind(SocketAddr::new(ip, 0))?;
     }
     let s = sock.connect(target.addr).await?;
@@ -102,24 +116,29 @@ pub async fn connect(target: &Target, sources: &Sources, token: &str) -> Result<
         let stream = tcp(target, sources)
             .await
             .map_err(|e| format!("connect: {e}"))?;
-        let mut req = format!("ws://{}/v1/ws?access_token={token}", target.hostport)
-            .into_client_request()
-            .map_err(|e| format!("request: {e}"))?;
-        req.headers_mut().insert(
-            "sec-websocket-protocol",
-            tokio_tungstenite::tungstenite::http::HeaderValue::from_static("tidemark.v1"),
-        );
-        let cfg = WebSocketConfig::default()
-            .read_buffer_size(2 * 1024)
-            .write_buffer_size(0);
-        let (ws, _) = client_async_with_config(req, stream, Some(cfg))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        Ok(ws)
+        upgrade(target, stream, token).await
     };
     tokio::time::timeout(Duration::from_secs(30), fut)
         .await
         .map_err(|_| "connect: timed out after 30 s".to_string())?
+}
+
+/// The WebSocket handshake on an open socket, the token in the query string.
+pub async fn upgrade(target: &Target, stream: TcpStream, token: &str) -> Result<Ws, String> {
+    let mut req = format!("ws://{}/v1/ws?access_token={token}", target.hostport)
+        .into_client_request()
+        .map_err(|e| format!("request: {e}"))?;
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        tokio_tungstenite::tungstenite::http::HeaderValue::from_static("tidemark.v1"),
+    );
+    let cfg = WebSocketConfig::default()
+        .read_buffer_size(2 * 1024)
+        .write_buffer_size(0);
+    let (ws, _) = client_async_with_config(req, stream, Some(cfg))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    Ok(ws)
 }
 
 /// What came in.
@@ -389,6 +408,44 @@ pub async fn welcome(ws: &mut Ws, until: Instant) -> Result<(), String> {
             In::Closed(why) => return Err(why),
         }
     }
+}
+
+/// Connects, says `hello` subscribing `spaces` (each from scratch) and reads
+/// until each has its first answer: the socket and a tracker per space,
+/// named as the server names it (`user:me` resolved).
+pub async fn subscribed(
+    target: &Target,
+    sources: &Sources,
+    token: &str,
+    client_id: &str,
+    spaces: &[String],
+    until: Instant,
+) -> Result<(Ws, Vec<(String, Track)>), String> {
+    let mut ws = connect(target, sources, token).await?;
+    welcome(&mut ws, until).await?;
+    let sub: serde_json::Map<String, serde_json::Value> = spaces
+        .iter()
+        .map(|s| (s.clone(), serde_json::Value::Null))
+        .collect();
+    send(&mut ws, hello(client_id, sub.into())).await?;
+    let mut tracks: Vec<(String, Track)> = Vec::new();
+    while tracks.len() < spaces.len() {
+        match next_text_until(&mut ws, until).await? {
+            In::Text(t) => {
+                let f = parse(&t)?;
+                if f.kind == "error" {
+                    return Err(f.describe());
+                }
+                if let Some(s) = &f.space {
+                    let mut tr = Track::default();
+                    tr.apply(&f, |_| {});
+                    tracks.push((s.to_string(), tr));
+                }
+            }
+            In::Closed(why) => return Err(why),
+        }
+    }
+    Ok((ws, tracks))
 }
 
 pub fn hello(client_id: &str, subscribe: serde_json::Value) -> String {

@@ -353,17 +353,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
         }));
     }
     drop(ready_tx);
-    let mut ok = 0u64;
-    let mut seen = 0usize;
-    while seen < range.len() {
-        match tokio::time::timeout_at(ctx.deadline, ready_rx.recv()).await {
-            Ok(Some(good)) => {
-                seen += 1;
-                ok += u64::from(good);
-            }
-            _ => break,
-        }
-    }
+    let ok = crate::fleet::count_ready(&mut ready_rx, range.len(), ctx.deadline).await;
     connected.store(ok, Ordering::Relaxed);
     total.store(ok, Ordering::Relaxed);
     link.emit(json!({"ev": "ready", "connected": ok}));

@@ -302,6 +302,22 @@ impl Fleet {
         ((own + children) * 100.0).round() / 100.0
     }
 
+    /// Gathers every worker's `done` before `until` into `r` (with the
+    /// server's figures since `server` started), then closes the fleet.
+    pub async fn finish(
+        mut self,
+        until: Instant,
+        server: &crate::stats::ServerWatch,
+        r: &mut crate::stats::Report,
+    ) -> Result<Vec<Value>, String> {
+        let results = self.gather("done", until, |_, _| {}).await?;
+        server.finish(r);
+        r.absorb(&results);
+        r.set("client_cpu_s", self.client_cpu_s(&results));
+        self.close().await;
+        Ok(results)
+    }
+
     /// Lets the children exit on their own for a moment, then kills them.
     pub async fn close(mut self) {
         drop(self.cmds);
@@ -357,6 +373,59 @@ pub fn done(errs: &crate::stats::Errs, mut fields: serde_json::Map<String, Value
     Value::Object(fields)
 }
 
+/// Starts `procs` workers and waits for every one's `ready`; fewer than
+/// `n` connected is an error in `r`. The fleet, the `ready` events and the
+/// count connected.
+pub async fn start_ready(
+    ctx: &Arc<Ctx>,
+    procs: usize,
+    worker: WorkerFn,
+    n: usize,
+    r: &mut crate::stats::Report,
+) -> Result<(Fleet, Vec<Value>, u64), String> {
+    let mut fleet = Fleet::start(ctx, procs, worker).await?;
+    let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
+    let connected = crate::stats::sum(&ready, "connected");
+    if connected < n as u64 {
+        r.error(format!(
+            "{} of {n} subscribers failed to connect",
+            n as u64 - connected
+        ));
+    }
+    Ok((fleet, ready, connected))
+}
+
+/// Reports a subscriber's connection attempt to its worker (true once
+/// connected); a failure is counted in `errs`.
+pub async fn report_ready<T>(
+    opened: Result<T, String>,
+    errs: &crate::stats::Errs,
+    ready_tx: tokio::sync::mpsc::Sender<bool>,
+) -> Option<T> {
+    if let Err(e) = &opened {
+        errs.add(e.clone());
+    }
+    let _ = ready_tx.send(opened.is_ok()).await;
+    opened.ok()
+}
+
+/// Waits for `n` subscribers' reports (true: connected) until `until`; the
+/// count of connected ones.
+pub async fn count_ready(
+    rx: &mut tokio::sync::mpsc::Receiver<bool>,
+    n: usize,
+    until: Instant,
+) -> u64 {
+    let mut ok = 0u64;
+    for _ in 0..n {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(good)) => ok += u64::from(good),
+            _ => break,
+        }
+    }
+    ok
+}
+
 /// The users of `slice` when `total` connections are spread `per_user` to a user.
 pub fn user_of(conn: usize, per_user: usize) -> usize {
     conn / per_user.max(1)
@@ -375,17 +444,10 @@ pub async fn run_timed(
     secs: f64,
     r: &mut crate::stats::Report,
 ) -> Result<(u64, Vec<Value>), String> {
-    let mut fleet = Fleet::start(ctx, procs, worker).await?;
-    let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
-    let connected = crate::stats::sum(&ready, "connected");
+    // n = 0: the callers check the count themselves.
+    let (fleet, _, connected) = start_ready(ctx, procs, worker, 0, r).await?;
     let server = crate::stats::ServerWatch::start(ctx.args.pid);
     fleet.send_all(json!({"cmd": "go"}));
-    let results = fleet
-        .gather("done", ctx.until(secs + 60.0), |_, _| {})
-        .await?;
-    server.finish(r);
-    r.absorb(&results);
-    r.set("client_cpu_s", fleet.client_cpu_s(&results));
-    fleet.close().await;
+    let results = fleet.finish(ctx.until(secs + 60.0), &server, r).await?;
     Ok((connected, results))
 }

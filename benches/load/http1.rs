@@ -2,10 +2,12 @@
 //! poller, requests written from a prebuilt head, responses parsed just enough
 //! (status, ETag, Content-Length, body). A general client (reqwest) cost the
 //! generator more CPU per request than the server spends answering it, on the
-//! same two cores.
+//! same two cores. Also what a raw connection was answered, if anything
+//! ([`fate_of`]: the hostile scenario's slow and flooding clients).
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::client::{Sources, Target, tcp};
 
@@ -101,4 +103,51 @@ impl Http1 {
         self.buf.extend_from_slice(&chunk[..n]);
         Ok(())
     }
+}
+
+/// What the server did with a connection, as its client saw it.
+pub enum Fate {
+    /// Nothing yet.
+    Open,
+    /// Ended without a word.
+    Closed,
+    /// A response: its status.
+    Answer(u16),
+}
+
+impl Fate {
+    pub fn label(&self) -> String {
+        match self {
+            Fate::Open => "open at the end".into(),
+            Fate::Closed => "closed by the server".into(),
+            Fate::Answer(503) => "refused: 503 too_many_connections".into(),
+            Fate::Answer(s) => format!("answered {s}"),
+        }
+    }
+}
+
+/// The first answer on `s` before `until`.
+pub async fn fate_of(s: &mut TcpStream, until: Instant) -> Fate {
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    loop {
+        match tokio::time::timeout_at(until, s.read(&mut buf)).await {
+            Err(_) if got.is_empty() => return Fate::Open,
+            Ok(Ok(0)) | Ok(Err(_)) if got.is_empty() => return Fate::Closed,
+            Ok(Ok(n)) if got.len() + n < 12 => got.extend_from_slice(&buf[..n]),
+            Ok(Ok(n)) => {
+                got.extend_from_slice(&buf[..n]);
+                return Fate::Answer(status_of(&got));
+            }
+            _ => return Fate::Answer(status_of(&got)),
+        }
+    }
+}
+
+/// `HTTP/1.1 503 ...` -> 503 (0 when it is not a status line).
+pub fn status_of(head: &[u8]) -> u16 {
+    std::str::from_utf8(head.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{self, In, Track};
+use crate::client::{self, In};
 use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done, user_of};
 use crate::stats::{Errs, Lat, Report, ServerWatch, brief, merged, summary};
 
@@ -132,29 +132,8 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
                 let token = ctx.token(&user, USER)?;
                 let _permit = ctx.connecting.acquire().await.map_err(|e| e.to_string())?;
                 let until = ctx.until(60.0);
-                let mut ws = client::connect(&ctx.target, &ctx.sources, &token).await?;
-                client::welcome(&mut ws, until).await?;
-                let sub: Map<String, Value> =
-                    subs.iter().map(|s| (s.clone(), Value::Null)).collect();
-                client::send(&mut ws, client::hello(&format!("c-{i}"), sub.into())).await?;
-                let mut tracks: Vec<(String, Track)> = Vec::new();
-                while tracks.len() < subs.len() {
-                    match client::next_text_until(&mut ws, until).await? {
-                        In::Text(t) => {
-                            let f = client::parse(&t)?;
-                            if f.kind == "error" {
-                                return Err(f.describe());
-                            }
-                            if let Some(s) = &f.space {
-                                let mut tr = Track::default();
-                                tr.apply(&f, |_| {});
-                                tracks.push((s.to_string(), tr));
-                            }
-                        }
-                        In::Closed(why) => return Err(why),
-                    }
-                }
-                Ok::<_, String>((ws, tracks))
+                let cid = format!("c-{i}");
+                client::subscribed(&ctx.target, &ctx.sources, &token, &cid, &subs, until).await
             };
             let (mut ws, mut tracks) = match conn.await {
                 Ok(x) => x,
@@ -194,17 +173,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
         }));
     }
     drop(ready_tx);
-    let mut ok = 0u64;
-    let mut seen = 0usize;
-    while seen < range.len() {
-        match tokio::time::timeout_at(ctx.deadline, ready_rx.recv()).await {
-            Ok(Some(good)) => {
-                seen += 1;
-                ok += u64::from(good);
-            }
-            _ => break,
-        }
-    }
+    let ok = crate::fleet::count_ready(&mut ready_rx, range.len(), ctx.deadline).await;
     connected.store(ok, Ordering::Relaxed);
     link.emit(json!({"ev": "ready", "connected": ok}));
     let _ = link.expect("stop", ctx.deadline).await;

@@ -1,5 +1,6 @@
 //! Histograms (µs), error collection, /proc readings and the report.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -152,6 +153,33 @@ impl Errs {
     }
 }
 
+/// What many subscribers of one worker counted: versions missed or seen
+/// twice, and events delivered.
+#[derive(Default)]
+pub struct Counts {
+    pub gaps: AtomicU64,
+    pub dups: AtomicU64,
+    pub deliveries: AtomicU64,
+}
+
+impl Counts {
+    /// Adds one subscriber's gaps and duplicates.
+    pub fn add_track(&self, tr: &crate::client::Track) {
+        self.gaps.fetch_add(tr.gaps, Ordering::Relaxed);
+        self.dups.fetch_add(tr.dups, Ordering::Relaxed);
+    }
+
+    /// `gaps`, `dups` and `deliveries`, for a worker's closing report.
+    pub fn fields(&self) -> Map<String, Value> {
+        let mut f = Map::new();
+        f.insert("gaps".into(), self.gaps.load(Ordering::Relaxed).into());
+        f.insert("dups".into(), self.dups.load(Ordering::Relaxed).into());
+        let d = self.deliveries.load(Ordering::Relaxed);
+        f.insert("deliveries".into(), d.into());
+        f
+    }
+}
+
 /// Memory and CPU time of a process, from /proc.
 #[derive(Clone, Copy, Debug)]
 pub struct ProcStat {
@@ -256,6 +284,36 @@ impl ServerWatch {
     pub fn start_stat(&self) -> Option<ProcStat> {
         self.start
     }
+    /// Samples the server's RSS every `every` until [`RssTrace::finish`],
+    /// each sample tagged with the phase set last (None without `--pid`).
+    pub fn trace(&self, every: std::time::Duration) -> Option<RssTrace> {
+        let pid = self.pid.clone()?;
+        let samples = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let phase = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(0));
+        let (s, ph) = (samples.clone(), phase.clone());
+        let t0 = std::time::Instant::now();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Some(p) = proc_stat(&pid) {
+                    let at = (t0.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+                    let sample = RssSample {
+                        at_s: at,
+                        rss_kib: p.rss_kib,
+                        phase: ph.load(Ordering::Relaxed),
+                    };
+                    s.lock().unwrap_or_else(|p| p.into_inner()).push(sample);
+                }
+            }
+        });
+        Some(RssTrace {
+            samples,
+            phase,
+            task,
+        })
+    }
+
     /// Server CPU seconds and RSS since `start`, into the report.
     pub fn finish(&self, r: &mut Report) {
         let (Some(a), Some(b)) = (self.start, self.now()) else {
@@ -273,5 +331,98 @@ pub fn per_op(r: &mut Report, key: &str, ops: u64) {
         && ops > 0
     {
         r.set(key, (cpu * 1e6 / ops as f64 * 10.0).round() / 10.0);
+    }
+}
+
+/// One reading of [`ServerWatch::trace`].
+#[derive(Clone, Copy, Debug)]
+pub struct RssSample {
+    pub at_s: f64,
+    pub rss_kib: u64,
+    pub phase: u8,
+}
+
+/// The server's RSS over time (see [`ServerWatch::trace`]).
+pub struct RssTrace {
+    samples: std::sync::Arc<Mutex<Vec<RssSample>>>,
+    phase: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssTrace {
+    /// Samples from now on belong to phase `p`.
+    pub fn phase(&self, p: u8) {
+        self.phase.store(p, Ordering::Relaxed);
+    }
+
+    /// Stops sampling; every sample taken.
+    pub fn finish(self) -> Vec<RssSample> {
+        self.task.abort();
+        self.samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// What one kind of hostile client's connections met (`hostile`): how
+/// each ended, as the client saw it.
+#[derive(Default)]
+pub struct Tally {
+    outcomes: Mutex<BTreeMap<String, u64>>,
+    pub connections: AtomicU64,
+    /// From open until the client found the connection ended by the server
+    /// (a non-reader finds out only when it reads, 2 s after its last ask).
+    pub held: Lat,
+    /// Most bytes found waiting on one connection once it read at last.
+    pub unread: AtomicU64,
+    /// Admitted and open now (the flood), and the most at once.
+    pub open: AtomicU64,
+    pub peak: AtomicU64,
+}
+
+impl Tally {
+    pub fn saw(&self, outcome: impl Into<String>) {
+        let mut o = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        *o.entry(outcome.into()).or_insert(0) += 1;
+    }
+
+    pub fn json(&self) -> Value {
+        let o = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.held.lock();
+        json!({
+            "connections": self.connections.load(Ordering::Relaxed),
+            "outcomes": o.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect::<Map<_, _>>(),
+            "found_ended_after_ms": summary(&held),
+            "max_unread_kib": self.unread.load(Ordering::Relaxed) / 1024,
+            "most_open_at_once": self.peak.load(Ordering::Relaxed),
+        })
+    }
+
+    /// `N connections: K x outcome, ...; found ended after p50 .. s`.
+    pub fn brief(&self) -> String {
+        let o = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut parts: Vec<String> = o.iter().map(|(k, v)| format!("{v} x {k}")).collect();
+        let held = self.held.lock();
+        if !held.is_empty() {
+            parts.push(format!(
+                "found ended by the server after p50 {:.1} s, max {:.1} s",
+                held.value_at_quantile(0.5) as f64 / 1e6,
+                held.max() as f64 / 1e6
+            ));
+        }
+        let unread = self.unread.load(Ordering::Relaxed);
+        if unread > 0 {
+            parts.push(format!(
+                "most read at the end on one: {} KiB",
+                unread / 1024
+            ));
+        }
+        let peak = self.peak.load(Ordering::Relaxed);
+        if peak > 0 {
+            parts.push(format!("most admitted at once: {peak}"));
+        }
+        let n = self.connections.load(Ordering::Relaxed);
+        format!("{n} connections: {}", parts.join("; "))
     }
 }

@@ -8,13 +8,15 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::AUTHORIZATION;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::client::{self, In, Track, Ws};
-use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done, user_of};
-use crate::stats::{Errs, Lat, Report, ServerWatch, brief, merged, sum, summary};
+use crate::fleet::{
+    Ctx, Slice, USER, WorkerFn, WorkerLink, done, report_ready, start_ready, user_of,
+};
+use crate::stats::{Counts, Errs, Lat, Report, ServerWatch, brief, merged, sum, summary};
 
 struct P {
     n: usize,
@@ -44,16 +46,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     r.set("rate", p.rate);
     let procs = ctx.procs(p.n + p.writers * ctx.args.sources.max(1));
     r.set("procs", procs);
-    let mut fleet = Fleet::start(ctx, procs, WORKER).await?;
-    let ready = fleet.gather("ready", ctx.deadline, |_, _| {}).await?;
-    let connected = sum(&ready, "connected");
-    if connected < p.n as u64 {
-        r.error(format!(
-            "{} of {} subscribers failed to connect",
-            p.n as u64 - connected,
-            p.n
-        ));
-    }
+    let (mut fleet, _, connected) = start_ready(ctx, procs, WORKER, p.n, &mut r).await?;
     let server = ServerWatch::start(ctx.args.pid);
     // Writes to every user's space, all through the storm.
     let acked: Arc<Vec<AtomicU64>> = Arc::new((0..users).map(|_| AtomicU64::new(0)).collect());
@@ -100,11 +93,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     }
     let finals = snapshot(&acked);
     fleet.send_all(json!({"cmd": "finish", "finals": finals}));
-    let results = fleet.gather("done", ctx.until(60.0), |_, _| {}).await?;
-    server.finish(&mut r);
-    r.absorb(&results);
-    r.set("client_cpu_s", fleet.client_cpu_s(&results));
-    fleet.close().await;
+    let results = fleet.finish(ctx.until(60.0), &server, &mut r).await?;
     for s in werrs.samples() {
         r.error(format!("writer: {s}"));
     }
@@ -214,9 +203,7 @@ struct Shared {
     live: Lat,
     resume: Lat,
     caught: Lat,
-    gaps: AtomicU64,
-    dups: AtomicU64,
-    deliveries: AtomicU64,
+    counts: Counts,
     resume_snapshots: AtomicU64,
     dropped_at: OnceLock<Instant>,
 }
@@ -250,9 +237,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
         live: Lat::default(),
         resume: Lat::default(),
         caught: Lat::default(),
-        gaps: AtomicU64::new(0),
-        dups: AtomicU64::new(0),
-        deliveries: AtomicU64::new(0),
+        counts: Counts::default(),
         resume_snapshots: AtomicU64::new(0),
         dropped_at: OnceLock::new(),
     });
@@ -282,13 +267,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
         }));
     }
     drop((ready_tx, caught_tx));
-    let mut ok = 0u64;
-    for _ in range.clone() {
-        match tokio::time::timeout_at(ctx.deadline, ready_rx.recv()).await {
-            Ok(Some(good)) => ok += u64::from(good),
-            _ => break,
-        }
-    }
+    let ok = crate::fleet::count_ready(&mut ready_rx, range.len(), ctx.deadline).await;
     link.emit(json!({"ev": "ready", "connected": ok}));
     let Some(cmd) = link.expect("drop", ctx.deadline).await else {
         return;
@@ -319,13 +298,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
     for t in tasks {
         let _ = tokio::time::timeout_at(ctx.until(40.0), t).await;
     }
-    let mut f = Map::new();
-    f.insert("gaps".into(), sh.gaps.load(Ordering::Relaxed).into());
-    f.insert("dups".into(), sh.dups.load(Ordering::Relaxed).into());
-    f.insert(
-        "deliveries".into(),
-        sh.deliveries.load(Ordering::Relaxed).into(),
-    );
+    let mut f = sh.counts.fields();
     f.insert(
         "resume_snapshots".into(),
         sh.resume_snapshots.load(Ordering::Relaxed).into(),
@@ -375,24 +348,14 @@ async fn sub(
     user: usize,
 ) {
     let mut tr = Track::default();
-    let token = match ctx.token(&ctx.user(user), USER) {
-        Ok(t) => t,
-        Err(e) => {
-            sh.errs.add(e);
-            let _ = ready_tx.send(false).await;
-            return;
-        }
+    let opened = async {
+        let token = ctx.token(&ctx.user(user), USER)?;
+        let (ws, _) = open(&ctx, i, &token, &mut tr).await?;
+        Ok((token, ws))
     };
-    let mut ws = match open(&ctx, i, &token, &mut tr).await {
-        Ok((ws, _)) => ws,
-        Err(e) => {
-            sh.errs.add(e);
-            let _ = ready_tx.send(false).await;
-            return;
-        }
+    let Some((token, mut ws)) = report_ready(opened.await, &sh.errs, ready_tx).await else {
+        return;
     };
-    let _ = ready_tx.send(true).await;
-    drop(ready_tx);
     // Live until the drop.
     let targets = loop {
         tokio::select! {
@@ -464,8 +427,7 @@ async fn sub(
     if !caught {
         let _ = caught_tx.send(false).await;
     }
-    sh.gaps.fetch_add(tr.gaps, Ordering::Relaxed);
-    sh.dups.fetch_add(tr.dups, Ordering::Relaxed);
+    sh.counts.add_track(&tr);
 }
 
 /// Applies one incoming frame; false when the connection ended.
@@ -476,7 +438,7 @@ fn on_frame(sh: &Shared, tr: &mut Track, m: In) -> bool {
             match client::parse(&t) {
                 Ok(f) if f.kind == "error" => sh.errs.add(f.describe()),
                 Ok(f) => tr.apply(&f, |a| {
-                    sh.deliveries.fetch_add(1, Ordering::Relaxed);
+                    sh.counts.deliveries.fetch_add(1, Ordering::Relaxed);
                     if let Some(t) = client::stamp(a.value) {
                         sh.live.record(now.saturating_sub(t));
                     }

@@ -152,13 +152,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
         }
     }
     drop(ready_tx);
-    let mut ok = 0u64;
-    for _ in 0..nu * p.tabs {
-        match tokio::time::timeout_at(ctx.deadline, ready_rx.recv()).await {
-            Ok(Some(good)) => ok += u64::from(good),
-            _ => break,
-        }
-    }
+    let ok = crate::fleet::count_ready(&mut ready_rx, nu * p.tabs, ctx.deadline).await;
     link.emit(json!({"ev": "ready", "connected": ok}));
     let _ = link.expect("go", ctx.deadline).await;
     // Pace the writes: round robin over users, and over each user's tabs.
