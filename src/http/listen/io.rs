@@ -19,7 +19,11 @@ use super::caps::ConnPermit;
 pub struct ConnIo {
     tcp: TcpStream,
     permit: ConnPermit,
+    /// The limit now: the header timeout until the first byte arrives (a
+    /// connection that says nothing is cut as a slow head is; hyper's own
+    /// header timer starts only with a request), then the idle timeout.
     idle: Duration,
+    after_first: Option<Duration>,
     last: Instant,
     /// Fires at most once per idle period: when it does and bytes moved
     /// since, it is set again from the last movement.
@@ -27,14 +31,17 @@ pub struct ConnIo {
 }
 
 impl ConnIo {
-    pub fn new(tcp: TcpStream, permit: ConnPermit, idle: Duration) -> ConnIo {
+    /// `first` bounds the wait for the connection's first byte, `idle` every
+    /// silence after it.
+    pub fn new(tcp: TcpStream, permit: ConnPermit, first: Duration, idle: Duration) -> ConnIo {
         let last = Instant::now();
         ConnIo {
             tcp,
             permit,
-            idle,
+            idle: first,
+            after_first: Some(idle),
             last,
-            timer: Box::pin(tokio::time::sleep_until(last + idle)),
+            timer: Box::pin(tokio::time::sleep_until(last + first)),
         }
     }
 
@@ -72,8 +79,14 @@ impl AsyncRead for ConnIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         match Pin::new(&mut this.tcp).poll_read(cx, buf) {
             Poll::Ready(r) => {
+                if buf.filled().len() > before
+                    && let Some(idle) = this.after_first.take()
+                {
+                    this.idle = idle;
+                }
                 this.moved();
                 Poll::Ready(r)
             }
@@ -138,7 +151,7 @@ mod tests {
             .unwrap();
         let (server, peer) = listener.accept().await.unwrap();
         let permit = super::super::ConnCaps::new(0, 0).admit(peer.ip()).unwrap();
-        (ConnIo::new(server, permit, idle), client)
+        (ConnIo::new(server, permit, idle, idle), client)
     }
 
     #[tokio::test]
@@ -164,6 +177,50 @@ mod tests {
         // Then silence: the read fails with TimedOut.
         let err = io.read(&mut buf).await.expect_err("idle");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_never_speaks_gets_the_first_byte_limit() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        let permit = super::super::ConnCaps::new(0, 0).admit(peer.ip()).unwrap();
+        let mut io = ConnIo::new(
+            server,
+            permit,
+            Duration::from_millis(200),
+            Duration::from_secs(3600),
+        );
+        let mut buf = [0u8; 16];
+        let err = io.read(&mut buf).await.expect_err("silent");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // One that speaks at once gets the long idle limit afterwards.
+        let (mut io, mut client2) = {
+            let c = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (s, p) = listener.accept().await.unwrap();
+            let permit = super::super::ConnCaps::new(0, 0).admit(p.ip()).unwrap();
+            (
+                ConnIo::new(
+                    s,
+                    permit,
+                    Duration::from_millis(200),
+                    Duration::from_secs(3600),
+                ),
+                c,
+            )
+        };
+        client2.write_all(b"x").await.unwrap();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 1);
+        let quiet = tokio::time::timeout(Duration::from_millis(600), io.read(&mut buf)).await;
+        assert!(
+            quiet.is_err(),
+            "no timeout after the first byte within the idle limit"
+        );
+        client.write_all(b"").await.unwrap();
     }
 
     #[tokio::test]

@@ -123,7 +123,12 @@ pub async fn run(listener: TcpListener, app: Router, cfg: NetConfig, stop: Cance
                 continue;
             }
         };
-        let io = TokioIo::new(ConnIo::new(tcp, permit, cfg.idle_timeout));
+        let io = TokioIo::new(ConnIo::new(
+            tcp,
+            permit,
+            cfg.header_timeout,
+            cfg.idle_timeout,
+        ));
         let app = app.clone();
         let body_timeout = cfg.body_timeout;
         let svc =
