@@ -84,7 +84,10 @@ async fn a_half_sent_request_head_is_cut_off() {
     assert!(closed_by_server(&mut loris).await, "slow head closed");
     // A connection that never sends a byte is cut by the same timeout.
     let mut silent = TcpStream::connect(s.addr).await.unwrap();
-    assert!(closed_by_server(&mut silent).await, "silent connection closed");
+    assert!(
+        closed_by_server(&mut silent).await,
+        "silent connection closed"
+    );
     // An idle keep-alive connection is closed by the same timer.
     assert!(closed_by_server(&mut other).await, "idle keep-alive closed");
     s.stop().await;

@@ -112,7 +112,17 @@ pub async fn run(rd: Reader, wr: OwnedWriteHalf, st: AppState, auth: Option<(Pri
     if let Some(mut wr) = out.detach() {
         let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
     }
+    // Lingering close: read (and drop) what the peer still sends, briefly.
+    // Closing a socket with unread bytes resets it, and a reset discards the
+    // close frame (4008, 4009) the peer has not read yet.
+    let _ = tokio::time::timeout(LINGER_READ, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
 }
+
+/// How long a closed connection keeps reading what its peer still sends.
+const LINGER_READ: Duration = Duration::from_secs(2);
 
 /// Without a query token the first message must be `auth`, within the timeout.
 async fn first_auth(st: &AppState, stream: &mut Stream, out: &Outbox) -> Option<(Principal, u64)> {
