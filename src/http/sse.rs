@@ -145,6 +145,12 @@ async fn events(
                 Err(RecvError::Closed) => return,
             }
             if lagging {
+                // A catch-up answer may be large: build it only once the
+                // reader has taken everything queued, so a stalled reader
+                // never holds an answer beside a full queue.
+                if !flow.drained().await {
+                    return;
+                }
                 let cursor = Cursor {
                     epoch: epoch.clone(),
                     version: delivered,
@@ -182,6 +188,20 @@ struct Outflow {
 }
 
 impl Outflow {
+    /// Waits (within the slow-consumer time) until nothing is queued.
+    async fn drained(&self) -> bool {
+        let all = self.max.max(1).min(u32::MAX as usize) as u32;
+        let wait = self.budget.acquire_many(all);
+        match tokio::time::timeout(self.patience, wait).await {
+            Ok(Ok(_all)) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                crate::obs::slow_consumer_close();
+                false
+            }
+        }
+    }
+
     async fn push(&self, (event, bytes): (Event, usize)) -> bool {
         // An event larger than the whole budget waits for all of it.
         let n = bytes.clamp(1, self.max.max(1)).min(u32::MAX as usize) as u32;
