@@ -14,7 +14,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody};
 use crate::engine::{MutationInput, valid_collection, valid_id};
-use crate::protocol::{CatchUp, Doc, MutationResult, Op, Origin, SpaceState, VersionInfo};
+use crate::protocol::{CatchUp, Cursor, Doc, MutationResult, Op, Origin, SpaceState, VersionInfo};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -150,11 +150,8 @@ async fn reach_tags(
 ) -> ApiResult<()> {
     for tag in tags.unwrap_or_default().split(',').take(4) {
         let t = tag.trim().trim_start_matches("W/").trim_matches('"');
-        let Some((epoch, v)) = t.rsplit_once(':') else {
-            continue;
-        };
-        if let Ok(v) = v.parse::<u64>() {
-            st.engine.reach(s, Some(epoch), v).await?;
+        if let Ok(c) = Cursor::parse(t) {
+            st.engine.reach(s, Some(&c.epoch), c.version).await?;
         }
     }
     Ok(())

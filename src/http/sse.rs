@@ -38,20 +38,6 @@ struct EventsQuery {
     cursor: Option<String>,
 }
 
-/// `EPOCH:VERSION` -> cursor.
-fn parse_cursor(s: &str) -> ApiResult<Cursor> {
-    let (epoch, version) = s
-        .rsplit_once(':')
-        .ok_or_else(|| ApiError::bad_request("cursor must look like EPOCH:VERSION"))?;
-    let version = version
-        .parse()
-        .map_err(|_| ApiError::bad_request("cursor version must be a number"))?;
-    Ok(Cursor {
-        epoch: epoch.to_string(),
-        version,
-    })
-}
-
 async fn events(
     State(st): State<AppState>,
     _: AllowedOrigin,
@@ -71,7 +57,7 @@ async fn events(
         .and_then(|v| v.to_str().ok())
         .filter(|s| !s.is_empty());
     let cursor = match resume.or(q.cursor.as_deref()).filter(|s| !s.is_empty()) {
-        Some(s) => Some(parse_cursor(s)?),
+        Some(s) => Some(Cursor::parse(s).map_err(ApiError::bad_request)?),
         None => None,
     };
     let (space, mut rx) = loop {
@@ -229,11 +215,16 @@ pub fn too_many_streams() -> ApiError {
 }
 
 fn answer_event(space: &str, answer: CatchUp) -> (Event, usize) {
-    let (kind, id) = match &answer {
-        CatchUp::Snapshot { epoch, version, .. } => ("snapshot", format!("{epoch}:{version}")),
-        CatchUp::Events { epoch, to, .. } => ("events", format!("{epoch}:{to}")),
-        CatchUp::UpToDate { epoch, version } => ("up_to_date", format!("{epoch}:{version}")),
+    let kind = match &answer {
+        CatchUp::Snapshot { .. } => "snapshot",
+        CatchUp::Events { .. } => "events",
+        CatchUp::UpToDate { .. } => "up_to_date",
     };
+    let id = Cursor {
+        epoch: answer.epoch().to_string(),
+        version: answer.version(),
+    }
+    .to_string();
     let data = ServerMsg::from_catch_up(space, answer).to_json();
     let n = data.len();
     (Event::default().event(kind).id(id).data(data), n)

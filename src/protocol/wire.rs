@@ -12,6 +12,31 @@ pub struct Cursor {
     pub version: u64,
 }
 
+impl Cursor {
+    /// `EPOCH:VERSION` (an SSE event id, `?cursor=`, an ETag's inside) ->
+    /// cursor; the epoch is everything before the last `:`. The error is for
+    /// people.
+    pub fn parse(s: &str) -> Result<Cursor, &'static str> {
+        let (epoch, version) = s
+            .rsplit_once(':')
+            .ok_or("cursor must look like EPOCH:VERSION")?;
+        let version = version
+            .parse()
+            .map_err(|_| "cursor version must be a number")?;
+        Ok(Cursor {
+            epoch: epoch.to_string(),
+            version,
+        })
+    }
+}
+
+/// `EPOCH:VERSION`, what [`Cursor::parse`] reads.
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.epoch, self.version)
+    }
+}
+
 /// One operation of a mutation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]

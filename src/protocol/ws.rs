@@ -37,6 +37,41 @@ impl ClientMsg {
     pub const TYPES: [&'static str; 4] = ["hello", "auth", "mutate", "ping"];
 }
 
+/// A client's text frame as the WebSocket handler reads it: JSON, an object
+/// with a known string `type`, then that message's fields. The error is the
+/// `error` frame's `(code, message)`: `bad_message` or `unknown_type`.
+pub fn parse_client_msg(text: &str) -> Result<ClientMsg, (&'static str, String)> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| ("bad_message", format!("not JSON: {e}")))?;
+    let Some(kind) = v.get("type").and_then(Value::as_str) else {
+        let why = "expected a JSON object with a string `type`";
+        return Err(("bad_message", why.to_string()));
+    };
+    if !ClientMsg::TYPES.contains(&kind) {
+        return Err(("unknown_type", format!("unknown message type `{kind}`")));
+    }
+    let kind = kind.to_string();
+    serde_json::from_value(v).map_err(|e| ("bad_message", format!("bad `{kind}` message: {e}")))
+}
+
+/// `(mutation_id, space)` of a frame that looks like a `mutate`, read
+/// leniently (only those fields): a frame refused before it is parsed
+/// (too large, rate limited) is still answered with a `reject` naming them.
+pub fn mutate_head(text: &str) -> Option<(u64, String)> {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(rename = "type")]
+        kind: String,
+        mutation_id: Option<u64>,
+        space: Option<String>,
+    }
+    let head = serde_json::from_str::<Head>(text).ok()?;
+    if head.kind != "mutate" {
+        return None;
+    }
+    Some((head.mutation_id?, head.space?))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct WsLimits {
     /// Largest frame the server accepts from the client.
@@ -154,3 +189,4 @@ pub struct EventFrame {
     #[serde(flatten)]
     pub event: super::wire::Event,
 }
+

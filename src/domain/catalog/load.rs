@@ -88,7 +88,7 @@ pub fn parse_file(v: &Value) -> Checked<CatalogFile> {
 }
 
 /// References must name a provider or model in the file or already in the catalog.
-fn check_refs(f: &CatalogFile, providers: &Collection, models: &Collection) -> Checked<()> {
+pub fn check_refs(f: &CatalogFile, providers: &Collection, models: &Collection) -> Checked<()> {
     let pids: BTreeSet<&str> = f.providers.iter().map(|p| p.id.as_str()).collect();
     let mids: BTreeSet<&str> = f.models.iter().map(|m| m.id.as_str()).collect();
     let provider = |id: &str| pids.contains(id) || providers.get(id).is_some();

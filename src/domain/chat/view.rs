@@ -42,6 +42,19 @@ pub enum Since {
     Time { text: String, ms: i128 },
 }
 
+impl Since {
+    /// `?since=`: a version number, else an ISO 8601 time with a zone.
+    pub fn parse(s: &str) -> Option<Since> {
+        match s.parse::<u64>() {
+            Ok(v) => Some(Since::Version(v)),
+            Err(_) => Some(Since::Time {
+                ms: dates::parse_instant_ms(s)?,
+                text: s.to_string(),
+            }),
+        }
+    }
+}
+
 /// Where a page of history starts: after this conversation and, within it,
 /// after this message (`None`: after its header, before its messages).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -43,18 +43,12 @@ async fn history(
     let space = who.readable("user:me")?;
     let since = match q.get("since").map(String::as_str) {
         None | Some("") => None,
-        Some(s) => Some(match s.parse::<u64>() {
-            Ok(v) => Since::Version(v),
-            Err(_) => Since::Time {
-                ms: dates::parse_instant_ms(s).ok_or_else(|| {
-                    FieldError::new(
-                        "since",
-                        "must be a version number from an earlier answer or an ISO 8601 time with a zone (2026-11-20T09:00:00.000Z)",
-                    )
-                })?,
-                text: s.to_string(),
-            },
-        }),
+        Some(s) => Some(Since::parse(s).ok_or_else(|| {
+            FieldError::new(
+                "since",
+                "must be a version number from an earlier answer or an ISO 8601 time with a zone (2026-11-20T09:00:00.000Z)",
+            )
+        })?),
     };
     let limit = match q.get("limit") {
         None => None,

@@ -129,7 +129,7 @@ async fn first_auth(st: &AppState, stream: &mut Stream, out: &Outbox) -> Option<
     let first = tokio::time::timeout(st.cfg.ws.auth_timeout, stream.next()).await;
     let reason = match first {
         Err(_) => "no auth message within the time allowed",
-        Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<ClientMsg>(&t) {
+        Ok(Some(Ok(Message::Text(t)))) => match crate::protocol::parse_client_msg(&t) {
             Ok(ClientMsg::Auth { token }) => match st.auth.verify(&token) {
                 Ok(p) => return Some((p, st.auth.expiry(&token).unwrap_or(u64::MAX))),
                 Err(_) => "invalid token",
@@ -259,22 +259,7 @@ impl Conn {
     /// naming its id (not recorded as processed: the client sends it again
     /// later), anything else an `error`.
     fn refuse(&mut self, text: &str, code: RejectCode, message: String) -> Flow {
-        #[derive(serde::Deserialize)]
-        struct Head {
-            #[serde(rename = "type")]
-            kind: String,
-            mutation_id: Option<u64>,
-            space: Option<String>,
-        }
-        let head = serde_json::from_str::<Head>(text)
-            .ok()
-            .filter(|h| h.kind == "mutate");
-        if let Some(Head {
-            mutation_id: Some(mutation_id),
-            space: Some(space),
-            ..
-        }) = head
-        {
+        if let Some((mutation_id, space)) = crate::protocol::mutate_head(text) {
             self.send(ServerMsg::Reject {
                 mutation_id,
                 space,
@@ -320,19 +305,9 @@ impl Conn {
             let message = format!("frame of {} bytes; the limit is {max}", t.len());
             return self.refuse(&t, RejectCode::TooLarge, message);
         }
-        let v: serde_json::Value = match serde_json::from_str(&t) {
-            Ok(v) => v,
-            Err(e) => return self.bad("bad_message", format!("not JSON: {e}")),
-        };
-        let Some(kind) = v.get("type").and_then(|k| k.as_str()).map(str::to_string) else {
-            return self.bad("bad_message", "expected a JSON object with a string `type`");
-        };
-        if !ClientMsg::TYPES.contains(&kind.as_str()) {
-            return self.bad("unknown_type", format!("unknown message type `{kind}`"));
-        }
-        let msg: ClientMsg = match serde_json::from_value(v) {
+        let msg = match crate::protocol::parse_client_msg(&t) {
             Ok(m) => m,
-            Err(e) => return self.bad("bad_message", format!("bad `{kind}` message: {e}")),
+            Err((code, message)) => return self.bad(code, message),
         };
         match msg {
             ClientMsg::Ping { nonce } => {
