@@ -190,3 +190,36 @@ pub struct EventFrame {
     pub event: super::wire::Event,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/ws_frame.rs`): a float in a frame
+    /// was read as a neighbouring float (`1455555555550000…5620`, 70 digits, read
+    /// as `1.45555555555e69`, printed back and read as `1.4555555555499999e69`) until serde_json's `float_roundtrip` was on.
+    #[test]
+    fn a_parsed_frame_prints_back_to_the_same_message() {
+        let frame = r#"{"type":"mutate","mutation_id":8,"space":"user:me","ops":[{"op":"put","collection":"setings","id":"ui","value":{"theme":null,"font":{"size":1455555555550000000000000000000000000000000000000000928742323155515620}}},{"op":"delete","collection":"notes","id":"a/b"}]}"#;
+        let msg = parse_client_msg(frame).unwrap();
+        let printed = serde_json::to_string(&msg).unwrap();
+        let again = parse_client_msg(&printed).unwrap();
+        assert_eq!(
+            serde_json::to_value(&again).unwrap(),
+            serde_json::to_value(&msg).unwrap()
+        );
+    }
+
+    #[test]
+    fn frame_errors_name_their_code() {
+        assert_eq!(parse_client_msg("nope").unwrap_err().0, "bad_message");
+        assert_eq!(parse_client_msg("[1]").unwrap_err().0, "bad_message");
+        let unknown = parse_client_msg(r#"{"type":"subscribe"}"#).unwrap_err();
+        assert_eq!(unknown.0, "unknown_type");
+        let head = mutate_head(r#"{"type":"mutate","mutation_id":3,"space":"s","ops":7}"#);
+        assert_eq!(head, Some((3, "s".to_string())));
+        assert_eq!(
+            mutate_head(r#"{"type":"ping","mutation_id":3,"space":"s"}"#),
+            None
+        );
+    }
+}

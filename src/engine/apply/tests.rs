@@ -137,3 +137,37 @@ fn limits_are_enforced() {
         RejectCode::TooLarge
     );
 }
+
+/// Found by fuzzing (`fuzz/fuzz_targets/mutation_ops.rs`): serde_json read
+/// `1.5509011162120869e-264` back as `1.5509011162120866e-264` until its
+/// `float_roundtrip` feature was enabled, so a patch of one field rewrote
+/// another field's float (and counted as a change where there was none).
+#[test]
+fn a_patch_leaves_the_other_fields_floats_as_they_were() {
+    let mut d = empty();
+    let stored = r#"{"f":1.5509011162120869e-264,"g":1}"#;
+    let raw = serde_json::value::RawValue::from_string(stored.to_string()).unwrap();
+    d.set(
+        "c",
+        "x",
+        DocEntry {
+            version: 1,
+            value: Some(Arc::from(raw)),
+        },
+    );
+    let patch = |value: Value| Op::Patch {
+        collection: "c".into(),
+        id: "x".into(),
+        value,
+        if_version: None,
+    };
+    let ch = apply_ops(&d, &[patch(json!({"g": 2}))], &Limits::default()).unwrap();
+    let written = ch[0].value.as_ref().unwrap().get();
+    assert_eq!(written, r#"{"f":1.5509011162120869e-264,"g":2}"#);
+    // An empty patch rewrites nothing.
+    assert!(
+        apply_ops(&d, &[patch(json!({}))], &Limits::default())
+            .unwrap()
+            .is_empty()
+    );
+}
