@@ -11,18 +11,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, TestDb, TestServer, args};
+use common::{Backend, TestDb, args};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const GUARD: Duration = Duration::from_secs(20);
-
-async fn server(tune: impl FnOnce(&mut tidemark::config::ServeArgs)) -> (TestServer, TestDb) {
-    let db = TestDb::new(Backend::Sqlite).await;
-    let mut a = args(&db);
-    tune(&mut a);
-    (TestServer::start(&a).await, db)
-}
 
 /// Reads one HTTP/1.1 response with a Content-Length body; None on EOF.
 async fn response(tcp: &mut TcpStream) -> Option<(u16, String)> {
@@ -73,7 +66,8 @@ async fn closed_by_server(tcp: &mut TcpStream) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_sent_request_head_is_cut_off() {
-    let (s, _db) = server(|a| a.net.http_header_timeout_ms = 300).await;
+    let (s, _db) =
+        common::start_with(Backend::Sqlite, |a| a.net.http_header_timeout_ms = 300).await;
     let mut loris = TcpStream::connect(s.addr).await.unwrap();
     loris
         .write_all(b"GET /healthz HTTP/1.1\r\nhost: t\r\nx-slow: ")
@@ -95,7 +89,7 @@ async fn a_half_sent_request_head_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_body_is_cut_off() {
-    let (s, _db) = server(|a| a.net.http_body_timeout_ms = 300).await;
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| a.net.http_body_timeout_ms = 300).await;
     let token = s.token("alice");
     let mut slow = TcpStream::connect(s.addr).await.unwrap();
     let head = format!(
@@ -118,7 +112,7 @@ async fn a_trickled_body_is_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_per_address_cap_are_refused_at_once() {
-    let (s, _db) = server(|a| a.net.max_connections_per_ip = 5).await;
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| a.net.max_connections_per_ip = 5).await;
     let mut open = Vec::new();
     for _ in 0..4 {
         let mut c = TcpStream::connect(s.addr).await.unwrap();
@@ -156,7 +150,7 @@ async fn connections_past_the_per_address_cap_are_refused_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_server_cap_are_refused_until_one_closes() {
-    let (s, _db) = server(|a| {
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| {
         a.net.max_connections = 3;
         a.net.max_connections_per_ip = 0;
     })

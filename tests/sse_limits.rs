@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::sse::Sse;
-use common::{Backend, SECRET, TestDb, TestServer, args};
+use common::{Backend, SECRET, TestServer};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
@@ -19,16 +19,6 @@ both_stores!(
     an_sse_stream_ends_when_its_token_expires,
     an_sse_reader_that_takes_nothing_is_dropped,
 );
-
-async fn server(
-    backend: Backend,
-    tune: impl FnOnce(&mut tidemark::config::ServeArgs),
-) -> (TestServer, TestDb) {
-    let db = TestDb::new(backend).await;
-    let mut a = args(&db);
-    tune(&mut a);
-    (TestServer::start(&a).await, db)
-}
 
 /// Waits (bounded) until the server holds `n` streams.
 async fn streams_become(s: &TestServer, n: usize) -> bool {
@@ -42,7 +32,7 @@ async fn streams_become(s: &TestServer, n: usize) -> bool {
 }
 
 async fn sse_streams_share_the_per_identity_cap(backend: Backend) {
-    let (s, _db) = server(backend, |a| a.ws_max_conns_per_user = 2).await;
+    let (s, _db) = common::start_with(backend, |a| a.ws_max_conns_per_user = 2).await;
     let t = s.token("alice");
     let _a = Sse::open(&s, &t, "space=user:me", None).await;
     let _b = Sse::open(&s, &t, "space=user:me", None).await;
@@ -64,7 +54,7 @@ async fn sse_streams_share_the_per_identity_cap(backend: Backend) {
 }
 
 async fn an_sse_stream_ends_when_its_token_expires(backend: Backend) {
-    let (s, _db) = server(backend, |_| {}).await;
+    let (s, _db) = common::start_with(backend, |_| {}).await;
     let exp = tidemark::http::auth::now_secs() + 1;
     let t = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -93,7 +83,7 @@ async fn an_sse_stream_ends_when_its_token_expires(backend: Backend) {
 }
 
 async fn an_sse_reader_that_takes_nothing_is_dropped(backend: Backend) {
-    let (s, _db) = server(backend, |a| a.ws_slow_consumer_ms = 300).await;
+    let (s, _db) = common::start_with(backend, |a| a.ws_slow_consumer_ms = 300).await;
     let t = s.token("alice");
     let mut stalled = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let req = format!(

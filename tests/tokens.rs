@@ -26,20 +26,13 @@ fn exp() -> u64 {
     tidemark::http::auth::now_secs() + 3600
 }
 
-async fn server(tune: impl FnOnce(&mut tidemark::config::ServeArgs)) -> (TestServer, TestDb) {
-    let db = TestDb::new(Backend::Sqlite).await;
-    let mut a = args(&db);
-    tune(&mut a);
-    (TestServer::start(&a).await, db)
-}
-
 async fn status(s: &TestServer, token: &str) -> u16 {
     s.get(token, "/v1/spaces/user:me/version").await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audience_and_issuer_are_required_when_configured() {
-    let (s, _db) = server(|a| {
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| {
         a.jwt_audience = Some("tidemark".into());
         a.jwt_issuer = Some("https://id.example".into());
     })
@@ -67,7 +60,7 @@ async fn audience_and_issuer_are_required_when_configured() {
 async fn previous_secrets_verify_and_the_current_one_signs() {
     const OLD: &str = "the-old-secret-0123456789";
     const NEW: &str = "the-new-secret-9876543210";
-    let (s, _db) = server(|a| {
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| {
         a.jwt_secret = Some(NEW.into());
         a.jwt_previous_secrets = vec![OLD.into()];
     })
@@ -107,7 +100,7 @@ async fn previous_secrets_verify_and_the_current_one_signs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_tokens_only_open_streams() {
-    let (s, _db) = server(|_| {}).await;
+    let (s, _db) = common::start_with(Backend::Sqlite, |_| {}).await;
     let t = s.token("alice");
     let r = s
         .http
@@ -146,7 +139,7 @@ async fn dev_tokens_are_user_tokens_unless_allowed() {
             .json(&json!({"user": "ops", "role": role}))
             .send()
     };
-    let (s, _db) = server(|a| a.dev = true).await;
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| a.dev = true).await;
     assert_eq!(mint(&s, "user").await.unwrap().status(), 200);
     for role in ["admin", "service"] {
         let (st, body) = common::decode(mint(&s, role).await.unwrap()).await;
@@ -159,7 +152,7 @@ async fn dev_tokens_are_user_tokens_unless_allowed() {
         );
     }
     s.stop().await;
-    let (s, _db) = server(|a| {
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| {
         a.dev = true;
         a.dev_token_roles = vec!["user".into(), "admin".into()];
     })
@@ -171,7 +164,7 @@ async fn dev_tokens_are_user_tokens_unless_allowed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_narrowing_refresh_ends_the_subscriptions_it_no_longer_reaches() {
-    let (s, _db) = server(|_| {}).await;
+    let (s, _db) = common::start_with(Backend::Sqlite, |_| {}).await;
     let svc = common::token("svc", Role::Service);
     let mut ws = Ws::open(&s.base, &svc).await;
     ws.hello("c1", json!({"user:bob": null, "user:svc": null}))

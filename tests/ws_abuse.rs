@@ -7,23 +7,15 @@ mod common;
 
 use std::time::Duration;
 
+use common::Backend;
 use common::ws::Ws;
-use common::{Backend, TestDb, TestServer, args};
 use futures::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-async fn start(f: impl FnOnce(&mut tidemark::config::ServeArgs)) -> (TestDb, TestServer) {
-    let db = TestDb::new(Backend::Sqlite).await;
-    let mut a = args(&db);
-    f(&mut a);
-    let s = TestServer::start(&a).await;
-    (db, s)
-}
-
 #[tokio::test]
 async fn a_ping_flood_is_paced_and_closed() {
-    let (_db, s) = start(|a| {
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| {
         a.ws_msg_rate = 5;
         a.ws_abuse_threshold = 20;
     })
@@ -52,7 +44,7 @@ async fn a_ping_flood_is_paced_and_closed() {
 
 #[tokio::test]
 async fn repeated_hellos_are_capped() {
-    let (_db, s) = start(|a| a.ws_abuse_threshold = 1000).await;
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| a.ws_abuse_threshold = 1000).await;
     let t = s.token("alice");
     s.put(&t, "w", 1, "user:me", "notes", "n", json!({"x": "y"}))
         .await;
@@ -83,7 +75,7 @@ async fn repeated_hellos_are_capped() {
 /// slow-consumer timer: the server does not hold what it asked for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_asks_and_never_reads_is_closed() {
-    let (_db, s) = start(|a| {
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| {
         a.ws_queue_bytes = 256 * 1024;
         a.ws_slow_consumer_ms = 600_000;
         a.ws_abuse_threshold = 1000;

@@ -207,6 +207,17 @@ pub fn args(db: &TestDb) -> ServeArgs {
     a
 }
 
+/// A server on a fresh database of `backend`, its settings adjusted by `tune`.
+pub async fn start_with(
+    backend: Backend,
+    tune: impl FnOnce(&mut ServeArgs),
+) -> (TestServer, TestDb) {
+    let db = TestDb::new(backend).await;
+    let mut a = args(&db);
+    tune(&mut a);
+    (TestServer::start(&a).await, db)
+}
+
 /// A real server in this process, on its own port.
 pub struct TestServer {
     pub addr: SocketAddr,
