@@ -119,6 +119,11 @@ pub fn set_loaded_spaces(n: usize, held_bytes: usize) {
     gauge!("tidemark_memory_held_bytes").set(held_bytes as f64);
 }
 
+/// Bytes queued for all WebSocket and SSE clients (read at render).
+pub fn set_outbound_queued(bytes: usize) {
+    gauge!("tidemark_outbound_queued_bytes").set(bytes as f64);
+}
+
 /// Holds a gauge one higher while it lives.
 pub struct Open(&'static Gauge);
 

@@ -125,6 +125,9 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
         tasks: tokio_util::task::TaskTracker::new(),
         ws_registry: Default::default(),
         ws_hubs: Default::default(),
+        outbound: Arc::new(crate::http::pressure::Pressure::new(
+            args.outbound_budget_bytes,
+        )),
         grace: Duration::from_secs(args.shutdown_grace_secs),
         lockbox: Arc::new(lockbox),
         domain: Arc::new(domain),

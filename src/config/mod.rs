@@ -189,6 +189,16 @@ pub struct ServeArgs {
     /// Outbound bytes queued per connection before it is treated as lagging.
     #[arg(global = true, long, env = "TIDEMARK_WS_QUEUE_BYTES", default_value_t = 1024 * 1024)]
     pub ws_queue_bytes: usize,
+    /// Bytes queued for all WebSocket and SSE clients together before
+    /// connections holding more than 64 KiB that make no progress for 1 s
+    /// are closed as slow consumers (docs/security.md, "Memory").
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_OUTBOUND_BUDGET_BYTES",
+        default_value_t = 32 * 1024 * 1024
+    )]
+    pub outbound_budget_bytes: usize,
     /// A connection that reads nothing for this long is closed with 4009, milliseconds.
     #[arg(
         global = true,
@@ -338,6 +348,7 @@ impl ServeArgs {
             heartbeat: Duration::from_millis(self.heartbeat_ms.max(10)),
             max_frame_bytes: self.ws_max_frame_bytes,
             max_queue_bytes: self.ws_queue_bytes,
+            outbound_budget_bytes: self.outbound_budget_bytes,
             slow_consumer: Duration::from_millis(self.ws_slow_consumer_ms),
             auth_timeout: Duration::from_millis(self.ws_auth_timeout_ms),
             max_subscriptions: 16,

@@ -21,6 +21,21 @@ impl Engine {
         space: &Space,
         cursor: Option<&Cursor>,
     ) -> Result<CatchUp, EngineError> {
+        self.catch_up_within(space, cursor, usize::MAX).await
+    }
+
+    /// `catch_up`, except that events read from the database stop once
+    /// they hold more than `max_bytes`: the answer is then `Events` from the
+    /// cursor up to that point (gap-free, but short of the head), and the
+    /// caller asks again from there. A stream that catches up in such steps,
+    /// each once its reader took the previous one, never makes the server
+    /// hold more than one step of the log for it.
+    pub async fn catch_up_within(
+        &self,
+        space: &Space,
+        cursor: Option<&Cursor>,
+        max_bytes: usize,
+    ) -> Result<CatchUp, EngineError> {
         if let Some(c) = cursor {
             self.reach(space, Some(&c.epoch), c.version).await?;
         }
@@ -58,10 +73,21 @@ impl Engine {
         let (after, upto) = db_range;
         let mut out: Vec<Arc<EventRec>> = Vec::with_capacity((head - after) as usize);
         let mut next = after;
+        let mut held = 0usize;
+        // In steps, read a few events at a time: a page is read whole.
+        let page_len = if max_bytes == usize::MAX {
+            self.cfg().catchup_page
+        } else {
+            self.cfg().catchup_page.min(16)
+        };
         while next < upto {
+            if held > max_bytes {
+                crate::obs::catch_up("log");
+                return Ok(events(epoch, after, next, out));
+            }
             let page = self
                 .store()
-                .events(&space.name, next, upto, self.cfg().catchup_page)
+                .events(&space.name, next, upto, page_len)
                 .await?;
             if page.is_empty() {
                 break;
@@ -70,6 +96,7 @@ impl Engine {
                 if v != next + 1 {
                     break; // compacted meanwhile: fall back to a snapshot below
                 }
+                held += body.len();
                 let raw = RawValue::from_string(body).map_err(|e| {
                     EngineError::Internal(format!("stored event {v} is not JSON: {e}"))
                 })?;

@@ -58,6 +58,7 @@ async fn for_admins(st: State<AppState>, AuthUser(who): AuthUser) -> impl IntoRe
 
 async fn page(State(st): State<AppState>) -> impl IntoResponse {
     crate::obs::set_loaded_spaces(st.engine.loaded_spaces(), st.engine.held_bytes());
+    crate::obs::set_outbound_queued(st.outbound.queued());
     (
         [(
             header::CONTENT_TYPE,

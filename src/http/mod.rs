@@ -13,8 +13,10 @@ pub mod listen;
 mod lockbox;
 pub mod metrics;
 pub mod origin;
+pub mod pressure;
 mod spaces;
 pub(crate) mod sse;
+mod sse_body;
 mod sync;
 pub mod ws;
 
@@ -51,6 +53,8 @@ pub struct WsConfig {
     pub max_frame_bytes: usize,
     /// Outbound bytes queued per connection before live events wait.
     pub max_queue_bytes: usize,
+    /// Outbound bytes queued for all connections together (`pressure`).
+    pub outbound_budget_bytes: usize,
     /// A connection whose queue makes no progress this long is closed (4009).
     pub slow_consumer: Duration,
     pub auth_timeout: Duration,
@@ -98,6 +102,8 @@ pub struct AppState {
     pub ws_registry: Arc<ws::Registry>,
     /// Spaces with WebSocket subscribers and their pushers.
     pub ws_hubs: Arc<ws::Hubs>,
+    /// Bytes queued for all clients, against `outbound_budget_bytes`.
+    pub outbound: Arc<pressure::Pressure>,
     /// Time allowed for in-flight work at shutdown.
     pub grace: Duration,
     /// Encrypted API keys and model-config resolution.

@@ -2,29 +2,28 @@
 //! fallback. Same catch-up and live stream as the WebSocket, one space per
 //! stream, `id: EPOCH:VERSION` on every event so `Last-Event-ID` resumes.
 
-use std::convert::Infallible;
-
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::Sse;
-use axum::response::sse::{Event, KeepAlive};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use futures::Stream;
+use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
 use super::auth::expiry_instant;
 use super::error::{ApiError, ApiResult};
 use super::extract::StreamUser;
+use super::listen::Cut;
 use super::origin::AllowedOrigin;
+use super::pressure::{Held, PRESSED_PATIENCE, Pressure};
+use super::sse_body::{Frames, Queued, message};
 use crate::engine::space::Live;
 use crate::protocol::{CatchUp, Cursor, ServerMsg};
 
@@ -43,8 +42,9 @@ async fn events(
     _: AllowedOrigin,
     StreamUser(who, expires_at): StreamUser,
     Query(q): Query<EventsQuery>,
+    cut: Option<axum::Extension<Cut>>,
     headers: HeaderMap,
-) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+) -> ApiResult<Response> {
     let name = who.readable(&q.space)?;
     // Streams of one identity share the WebSocket's per-identity cap.
     let slot = st
@@ -68,12 +68,14 @@ async fn events(
         }
     };
     let first = st.engine.catch_up(&space, cursor.as_ref()).await?;
-    let (tx, out) = mpsc::channel::<(Event, OwnedSemaphorePermit)>(256);
+    let (tx, out) = mpsc::channel::<(Bytes, Queued)>(256);
     let flow = Outflow {
         tx,
         budget: Arc::new(Semaphore::new(st.cfg.ws.max_queue_bytes)),
         max: st.cfg.ws.max_queue_bytes,
         patience: st.cfg.ws.slow_consumer,
+        pressure: st.outbound.clone(),
+        cut: cut.map(|c| c.0.0),
     };
     let shutdown = st.shutdown.clone();
     let engine = st.engine.clone();
@@ -97,9 +99,7 @@ async fn events(
                         message: "token expired; reconnect with a new one".into(),
                         space: Some(name.clone()),
                     };
-                    let data = gone.to_json();
-                    let n = data.len();
-                    flow.push((Event::default().event("error").data(data), n)).await;
+                    flow.push(message("error", None, gone.to_json().as_bytes())).await;
                     return;
                 }
                 item = rx.recv() => item,
@@ -115,13 +115,7 @@ async fn events(
                             lagging = true;
                             break;
                         }
-                        let data = String::from_utf8_lossy(&ev.frame()).into_owned();
-                        let n = data.len();
-                        let e = Event::default()
-                            .event("event")
-                            .id(format!("{epoch}:{}", ev.version))
-                            .data(data);
-                        if !flow.push((e, n)).await {
+                        if !flow.push(live_event(&epoch, ev.version, &ev.frame())).await {
                             return;
                         }
                         delivered = ev.version;
@@ -130,36 +124,24 @@ async fn events(
                 Ok(Live::Reset) | Err(RecvError::Lagged(_)) => lagging = true,
                 Err(RecvError::Closed) => return,
             }
-            if lagging {
-                // A catch-up answer may be large: build it only once the
-                // reader has taken everything queued, so a stalled reader
-                // never holds an answer beside a full queue.
-                if !flow.drained().await {
-                    return;
-                }
-                let cursor = Cursor {
-                    epoch: epoch.clone(),
-                    version: delivered,
-                };
-                let Ok(answer) = engine.catch_up(&space, Some(&cursor)).await else {
-                    return;
-                };
-                epoch = answer.epoch().to_string();
-                delivered = answer.version();
-                if !matches!(answer, CatchUp::UpToDate { .. })
-                    && !flow.push(answer_event(&name, answer)).await
-                {
-                    return;
-                }
+            if lagging
+                && !flow
+                    .catch_up(&engine, &space, &name, &mut epoch, &mut delivered)
+                    .await
+            {
+                return;
             }
         }
     });
-    let keep = KeepAlive::new()
-        .interval(st.cfg.ws.heartbeat)
-        .text("heartbeat");
-    // An event's bytes count until the HTTP layer takes it.
-    let stream = ReceiverStream::new(out).map(|(e, _bytes)| Ok::<_, Infallible>(e));
-    Ok(Sse::new(stream).keep_alive(keep))
+    let body = Body::from_stream(Frames::new(out, st.cfg.ws.heartbeat));
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/event-stream"),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// What one stream's task sends through: each event holds its size in bytes
@@ -167,39 +149,111 @@ async fn events(
 /// WebSocket) until the HTTP layer takes it; a reader that frees nothing
 /// for the slow-consumer time is dropped, as a stalled WebSocket is.
 struct Outflow {
-    tx: mpsc::Sender<(Event, OwnedSemaphorePermit)>,
+    tx: mpsc::Sender<(Bytes, Queued)>,
     budget: Arc<Semaphore>,
     max: usize,
     patience: Duration,
+    pressure: Arc<Pressure>,
+    /// Ends the connection (its socket, and what hyper holds for it) when
+    /// the reader is dropped as a slow consumer.
+    cut: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Outflow {
-    /// Waits (within the slow-consumer time) until nothing is queued.
-    async fn drained(&self) -> bool {
-        let all = self.max.max(1).min(u32::MAX as usize) as u32;
-        let wait = self.budget.acquire_many(all);
-        match tokio::time::timeout(self.patience, wait).await {
-            Ok(Ok(_all)) => true,
-            Ok(Err(_)) => false,
-            Err(_) => {
-                crate::obs::slow_consumer_close();
-                false
+    /// Brings a lagging stream from `delivered` to the space's head in
+    /// steps of at most one budget of the log each, each step read only
+    /// once the reader has taken everything queued (so a stalled reader
+    /// never makes the server hold a catch-up beside a full queue), and
+    /// missed events sent one by one, each waiting for room in the budget.
+    /// False when the stream is to end.
+    async fn catch_up(
+        &self,
+        engine: &crate::engine::Engine,
+        space: &crate::engine::space::Space,
+        name: &str,
+        epoch: &mut String,
+        delivered: &mut u64,
+    ) -> bool {
+        loop {
+            if !self.drained().await {
+                return false;
+            }
+            let cursor = Cursor {
+                epoch: epoch.clone(),
+                version: *delivered,
+            };
+            let Ok(answer) = engine.catch_up_within(space, Some(&cursor), self.max).await else {
+                return false;
+            };
+            *epoch = answer.epoch().to_string();
+            *delivered = answer.version();
+            match answer {
+                CatchUp::UpToDate { .. } => return true,
+                CatchUp::Events { from, events, .. } => {
+                    for (v, raw) in (from + 1..).zip(events) {
+                        let (wire, at) = crate::protocol::event_frame(raw.0.get());
+                        if !self.push(live_event(epoch, v, &wire.slice(at..))).await {
+                            return false;
+                        }
+                    }
+                    // Perhaps a step short of the head: ask again.
+                }
+                snapshot => return self.push(answer_event(name, snapshot)).await,
             }
         }
     }
 
-    async fn push(&self, (event, bytes): (Event, usize)) -> bool {
+    /// Waits (within the slow-consumer time) until nothing is queued.
+    fn slow_consumer(&self) {
+        crate::obs::slow_consumer_close();
+        if let Some(cut) = &self.cut {
+            cut.cancel();
+        }
+    }
+
+    async fn drained(&self) -> bool {
+        let all = self.max.max(1).min(u32::MAX as usize) as u32;
+        self.room(all).await.is_some()
+    }
+
+    /// `n` bytes of the stream's budget, waited for within the slow-consumer
+    /// time, which is one second while all clients' queues together are over
+    /// their budget and this stream holds more than a fair share
+    /// (`pressure.rs`). None: the stream is to end.
+    async fn room(&self, n: u32) -> Option<OwnedSemaphorePermit> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let own = self.max.saturating_sub(self.budget.available_permits());
+            let patience = self.pressure.patience(self.patience, own);
+            let Some(left) = patience
+                .checked_sub(started.elapsed())
+                .filter(|d| !d.is_zero())
+            else {
+                self.slow_consumer();
+                return None;
+            };
+            let wait = self.budget.clone().acquire_many_owned(n);
+            match tokio::time::timeout(left.min(PRESSED_PATIENCE), wait).await {
+                Ok(Ok(permit)) => return Some(permit),
+                Ok(Err(_)) => return None,
+                Err(_) => continue,
+            }
+        }
+    }
+
+    async fn push(&self, event: Bytes) -> bool {
+        let bytes = event.len();
         // An event larger than the whole budget waits for all of it.
         let n = bytes.clamp(1, self.max.max(1)).min(u32::MAX as usize) as u32;
-        let send = async {
-            let held = self.budget.clone().acquire_many_owned(n).await.ok()?;
-            self.tx.send((event, held)).await.ok()
+        let Some(permit) = self.room(n).await else {
+            return false;
         };
-        match tokio::time::timeout(self.patience, send).await {
-            Ok(Some(())) => true,
-            Ok(None) => false,
+        let held = (permit, Held::new(&self.pressure, bytes));
+        match tokio::time::timeout(self.patience, self.tx.send((event, held))).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
             Err(_) => {
-                crate::obs::slow_consumer_close();
+                self.slow_consumer();
                 false
             }
         }
@@ -214,7 +268,12 @@ pub fn too_many_streams() -> ApiError {
     )
 }
 
-fn answer_event(space: &str, answer: CatchUp) -> (Event, usize) {
+/// One committed event, as the live stream sends it.
+fn live_event(epoch: &str, version: u64, frame: &[u8]) -> Bytes {
+    message("event", Some(&format!("{epoch}:{version}")), frame)
+}
+
+fn answer_event(space: &str, answer: CatchUp) -> Bytes {
     let kind = match &answer {
         CatchUp::Snapshot { .. } => "snapshot",
         CatchUp::Events { .. } => "events",
@@ -225,7 +284,9 @@ fn answer_event(space: &str, answer: CatchUp) -> (Event, usize) {
         version: answer.version(),
     }
     .to_string();
-    let data = ServerMsg::from_catch_up(space, answer).to_json();
-    let n = data.len();
-    (Event::default().event(kind).id(id).data(data), n)
+    message(
+        kind,
+        Some(&id),
+        ServerMsg::from_catch_up(space, answer).to_json().as_bytes(),
+    )
 }

@@ -107,7 +107,12 @@ pub async fn run(listener: TcpListener, app: Router, cfg: NetConfig, stop: Cance
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(cfg.header_timeout);
+        .header_read_timeout(cfg.header_timeout)
+        // What hyper buffers per connection: a response body it has taken
+        // from a stream (SSE) but the socket has not, and a request head.
+        // hyper's default (~400 KiB) came on top of each SSE stream's own
+        // byte budget; 64 KiB still takes any request head we accept.
+        .max_buf_size(64 * 1024);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     loop {
@@ -131,24 +136,39 @@ pub async fn run(listener: TcpListener, app: Router, cfg: NetConfig, stop: Cance
         ));
         let app = app.clone();
         let body_timeout = cfg.body_timeout;
+        let cut = Cut(CancellationToken::new());
+        let cut_here = cut.0.clone();
         let svc =
             hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
                 let mut req =
                     req.map(|b| axum::body::Body::new(body::DeadlineBody::new(b, body_timeout)));
                 req.extensions_mut().insert(ConnectInfo(peer));
+                req.extensions_mut().insert(cut.clone());
                 app.clone().oneshot(req)
             });
         let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, %peer, "connection ended with an error");
+            tokio::select! {
+                r = conn => if let Err(e) = r {
+                    tracing::trace!(error = %e, %peer, "connection ended with an error");
+                },
+                // Dropping the connection closes its socket and frees what
+                // hyper held for it.
+                _ = cut_here.cancelled() => {}
             }
         });
     }
     drop(listener);
     graceful.shutdown().await;
 }
+
+/// Ends the HTTP connection a request came on, at once, whatever hyper
+/// still holds for it (a request extension). For a stream whose reader
+/// stopped reading: its queued bytes and socket are let go now, not when
+/// the peer finally reads or the connection times out.
+#[derive(Clone, Debug)]
+pub struct Cut(pub CancellationToken);
 
 /// Over a cap: a short 503 if the socket takes it at once, then close.
 async fn refuse(mut tcp: TcpStream, why: Refusal) {

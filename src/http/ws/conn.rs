@@ -19,7 +19,6 @@ use super::pace::{MAX_HELLOS_PER_WINDOW, Pace};
 use crate::engine::{MutationInput, Principal};
 use crate::http::AppState;
 use crate::http::auth::expiry_instant;
-use crate::protocol::wsframe;
 use crate::protocol::{ClientMsg, Cursor, MutationResult, Origin, RejectCode, ServerMsg, WsLimits};
 
 /// One subscribed space (where the client stands is in the outbox's link).
@@ -56,6 +55,7 @@ pub async fn run(rd: Reader, wr: OwnedWriteHalf, st: AppState, auth: Option<(Pri
     let out = Arc::new(Outbox::new(
         st.cfg.ws.max_queue_bytes,
         st.cfg.ws.slow_consumer,
+        st.outbound.clone(),
     ));
     out.attach(wr);
     let cfg = &st.cfg.ws;
@@ -196,7 +196,16 @@ impl Conn {
                     Err(_) => Flow::Drop,
                 },
                 m = stream.next() => match m {
-                    Some(Ok(m)) => { self.last_seen = Instant::now(); Box::pin(self.on_frame(m)).await }
+                    Some(Ok(m)) => {
+                        self.last_seen = Instant::now();
+                        // A peer that keeps sending but reads nothing is a
+                        // slow consumer too (found out here, not only at
+                        // the next kick or heartbeat).
+                        match Box::pin(self.on_frame(m)).await {
+                            Flow::Continue => self.on_kick(),
+                            other => other,
+                        }
+                    }
                     _ => Flow::Drop,
                 },
                 _ = self.out.kick.notified() => self.on_kick(),
@@ -207,6 +216,12 @@ impl Conn {
             }
             match flow {
                 Flow::Continue => {}
+                // A slow consumer gets its close frame without waiting behind
+                // everything it did not read.
+                Flow::Close(4009, reason) => {
+                    self.out.cut_and_close(4009, reason);
+                    return;
+                }
                 Flow::Close(code, reason) => {
                     self.out.close_with(code, reason);
                     return;
@@ -443,7 +458,7 @@ impl Conn {
         };
         let epoch = answer.epoch().to_string();
         let version = answer.version();
-        let frame = wsframe::text(&ServerMsg::from_catch_up(&name, answer).to_json());
+        let frame = hub.answer_frame(&name, answer);
         self.out
             .go_live(hub.key(), Some(frame), version, &|| hub.pushed_upto());
         self.subs.insert(name, Sub { hub, epoch });
@@ -558,7 +573,7 @@ impl Conn {
             let version = answer.version();
             let frame = match answer {
                 crate::protocol::CatchUp::UpToDate { .. } => None,
-                a => Some(wsframe::text(&ServerMsg::from_catch_up(&name, a).to_json())),
+                a => Some(hub.answer_frame(&name, a)),
             };
             self.out
                 .go_live(hub.key(), frame, version, &|| hub.pushed_upto());

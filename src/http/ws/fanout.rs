@@ -13,13 +13,16 @@
 //! version `v` under its outbox lock stays lagging when `pushed_upto > v`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+
+use bytes::Bytes;
 
 use dashmap::DashMap;
 use tokio::sync::{Notify, broadcast};
 
 use super::outbox::Outbox;
 use crate::engine::space::{Live, Space};
+use crate::protocol::{CatchUp, ServerMsg, wsframe};
 
 /// Subscribers written to between two yields of a pusher.
 const PASS_SLICE: usize = 128;
@@ -42,6 +45,25 @@ pub struct Hub {
     /// The version the running (or last) pass covers.
     pushed_upto: AtomicU64,
     stop: Notify,
+    /// The last snapshot answer's frame, shared by every subscriber that
+    /// asks for the same version while some outbox still holds it (a weak
+    /// reference: the hub itself keeps nothing alive).
+    snapshot: Mutex<Option<SharedSnapshot>>,
+}
+
+struct SharedSnapshot {
+    epoch: String,
+    version: u64,
+    frame: Weak<Bytes>,
+}
+
+/// A frame several outboxes hold: freed when the last one has written it.
+struct Shared(Arc<Bytes>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 impl Hub {
@@ -52,6 +74,33 @@ impl Hub {
 
     pub fn pushed_upto(&self) -> u64 {
         self.pushed_upto.load(Ordering::SeqCst)
+    }
+
+    /// The frame of a catch-up answer for this space. Snapshots of one
+    /// version are serialized once and shared: many clients subscribing at
+    /// once (or one asking again and again) hold one copy, not one each.
+    pub fn answer_frame(&self, name: &str, answer: CatchUp) -> Bytes {
+        let CatchUp::Snapshot { epoch, version, .. } = &answer else {
+            return wsframe::text(&ServerMsg::from_catch_up(name, answer).to_json());
+        };
+        let mut cache = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = cache
+            .as_ref()
+            .filter(|c| c.epoch == *epoch && c.version == *version)
+            .and_then(|c| c.frame.upgrade());
+        if let Some(frame) = hit {
+            return Bytes::from_owner(Shared(frame));
+        }
+        let (epoch, version) = (epoch.clone(), *version);
+        let frame = Arc::new(wsframe::text(
+            &ServerMsg::from_catch_up(name, answer).to_json(),
+        ));
+        *cache = Some(SharedSnapshot {
+            epoch,
+            version,
+            frame: Arc::downgrade(&frame),
+        });
+        Bytes::from_owner(Shared(frame))
     }
 
     fn subs(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Outbox>>> {
@@ -106,6 +155,7 @@ fn start(key: usize, space: &Arc<Space>) -> Arc<Hub> {
         subs: Mutex::new(Vec::new()),
         pushed_upto: AtomicU64::new(version),
         stop: Notify::new(),
+        snapshot: Mutex::new(None),
     });
     tokio::spawn(pusher(hub.clone(), rx, epoch, version));
     hub

@@ -24,6 +24,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 use crate::engine::space::EventRec;
+use crate::http::pressure::{FAIR_SHARE, Pressure};
 use crate::protocol::wsframe;
 
 /// Frames handed to one vectored write at most.
@@ -45,9 +46,19 @@ struct Inner {
     last_progress: Instant,
     /// No more frames are accepted (a close frame was queued, or the socket failed).
     closed: bool,
+    /// The head frame is partly written (what follows must be its rest).
+    head_started: bool,
     wr: Option<OwnedWriteHalf>,
     /// Where each subscribed space stands on this connection.
     links: Vec<Link>,
+    /// The bytes queued for all connections, which `bytes` is part of.
+    pressure: Arc<Pressure>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.pressure.sub(self.bytes);
+    }
 }
 
 /// One subscribed space on one connection.
@@ -90,6 +101,7 @@ impl Inner {
             self.last_progress = Instant::now();
         }
         self.bytes += frame.len();
+        self.pressure.add(frame.len());
         self.queue.push_back(frame);
     }
 
@@ -97,6 +109,7 @@ impl Inner {
     fn advance(&mut self, n: usize) {
         crate::obs::hot().ws_bytes_sent.increment(n as u64);
         self.bytes -= n;
+        self.pressure.sub(n);
         self.last_progress = Instant::now();
         let mut left = n;
         while left > 0 {
@@ -104,8 +117,10 @@ impl Inner {
             if front.len() <= left {
                 left -= front.len();
                 self.queue.pop_front();
+                self.head_started = false;
             } else {
                 front.advance(left);
+                self.head_started = true;
                 left = 0;
             }
         }
@@ -114,6 +129,7 @@ impl Inner {
     fn failed(&mut self) {
         self.closed = true;
         self.queue.clear();
+        self.pressure.sub(self.bytes);
         self.bytes = 0;
     }
 
@@ -133,7 +149,7 @@ impl Inner {
 }
 
 impl Outbox {
-    pub fn new(max_bytes: usize, slow: std::time::Duration) -> Self {
+    pub fn new(max_bytes: usize, slow: std::time::Duration, pressure: Arc<Pressure>) -> Self {
         Outbox {
             slow,
             inner: Mutex::new(Inner {
@@ -141,8 +157,10 @@ impl Outbox {
                 bytes: 0,
                 last_progress: Instant::now(),
                 closed: false,
+                head_started: false,
                 wr: None,
                 links: Vec::new(),
+                pressure,
             }),
             max_bytes,
             kick: Notify::new(),
@@ -270,7 +288,8 @@ impl Outbox {
             return;
         }
         let full = i.bytes >= self.max_bytes;
-        let stalled = i.bytes > 0 && i.last_progress.elapsed() >= self.slow;
+        let stalled =
+            i.bytes > 0 && i.last_progress.elapsed() >= i.pressure.patience(self.slow, i.bytes);
         let Some(l) = i.link(hub) else { return };
         if !l.live || l.lagging || l.paused {
             // Joining, catching up, or waiting for its own ack: its answer
@@ -333,17 +352,49 @@ impl Outbox {
         if i.bytes == 0 || i.bytes + frame.len() <= self.max_bytes.saturating_mul(2) {
             return false;
         }
-        i.queue.truncate(1);
-        i.bytes = i.queue.front().map_or(0, |f| f.len());
         crate::obs::slow_consumer_close();
-        i.push(wsframe::close(
+        self.cut(
+            i,
             4009,
             "too much unread: read what you asked for",
-        ));
+            self.max_bytes,
+        );
+        true
+    }
+
+    /// Closes a slow consumer: drops what it has not started to read and
+    /// queues the close frame (behind the rest of a frame it started, when
+    /// that is no more than 64 KiB; past it the connection goes without a
+    /// close frame), so the server holds next to nothing more for it.
+    pub fn cut_and_close(&self, code: u16, reason: &str) {
+        let mut i = self.lock();
+        if !i.closed {
+            self.cut(&mut i, code, reason, FAIR_SHARE);
+        }
+    }
+
+    fn cut(&self, i: &mut Inner, code: u16, reason: &str, keep_max: usize) {
+        // The rest of a frame the peer started to read cannot be dropped
+        // (the close frame would land inside it): keep it when no larger
+        // than `keep_max`, else give up on a clean close and let everything
+        // go.
+        let keep =
+            usize::from(i.head_started && i.queue.front().is_some_and(|f| f.len() <= keep_max));
+        let give_up = i.head_started && keep == 0;
+        i.queue.truncate(keep);
+        let kept = i.queue.front().map_or(0, |f| f.len()) * keep;
+        i.pressure.sub(i.bytes - kept);
+        i.bytes = kept;
+        if give_up {
+            i.closed = true;
+            i.wr = None;
+            self.kick.notify_one();
+            return;
+        }
+        i.push(wsframe::close(code, reason));
         i.closed = true;
         i.try_write();
         self.kick.notify_one();
-        true
     }
 
     /// Queues a text message.
@@ -374,7 +425,7 @@ impl Outbox {
     /// Bytes are waiting and nothing was written for `limit`.
     pub fn stalled_for(&self, limit: std::time::Duration) -> bool {
         let i = self.lock();
-        i.bytes > 0 && i.last_progress.elapsed() >= limit
+        i.bytes > 0 && i.last_progress.elapsed() >= i.pressure.patience(limit, i.bytes)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -451,13 +502,37 @@ mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
+    fn unbounded() -> Arc<Pressure> {
+        Arc::new(Pressure::new(usize::MAX))
+    }
+
+    #[test]
+    fn queued_bytes_count_into_the_sum_until_gone() {
+        let p = unbounded();
+        {
+            let out = Outbox::new(10, std::time::Duration::ZERO, p.clone());
+            out.push(Bytes::from(vec![0u8; 6]));
+            out.push(Bytes::from(vec![0u8; 3]));
+            assert_eq!(p.queued(), 9);
+            // Over twice the bound: cut to the frame being written + 4009.
+            out.push(Bytes::from(vec![0u8; 30]));
+            let kept = out.lock().bytes;
+            assert_eq!(p.queued(), kept);
+        }
+        assert_eq!(p.queued(), 0, "a dropped outbox gives its bytes back");
+    }
+
     async fn pair() -> (Arc<Outbox>, tokio::net::TcpStream) {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = tokio::net::TcpStream::connect(l.local_addr().unwrap())
             .await
             .unwrap();
         let (server, _) = l.accept().await.unwrap();
-        let out = Arc::new(Outbox::new(100, std::time::Duration::from_secs(1)));
+        let out = Arc::new(Outbox::new(
+            100,
+            std::time::Duration::from_secs(1),
+            unbounded(),
+        ));
         out.attach(server.into_split().1);
         (out, client)
     }
@@ -557,7 +632,7 @@ mod tests {
 
     #[tokio::test]
     async fn bounds() {
-        let out = Outbox::new(10, std::time::Duration::ZERO);
+        let out = Outbox::new(10, std::time::Duration::ZERO, unbounded());
         out.push(Bytes::from(vec![0u8; 6]));
         assert!(!out.is_full() && !out.has_room());
         out.push(Bytes::from(vec![0u8; 6]));

@@ -1,0 +1,124 @@
+//! The bytes of a server-sent events stream: each message built once at its
+//! exact size (`event:`, `id:`, `data:` lines), and the response body that
+//! yields them, with a `: heartbeat` comment after each quiet interval.
+//!
+//! Built here rather than with axum's `Event` so that what a stream holds is
+//! what its budget counts: `Event` grows a buffer by doubling, so a queued
+//! message held up to twice its size (found by heaptrack under
+//! `scripts/bench hostile --kinds sse`).
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::Stream;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::time::{Instant, Sleep};
+
+const HEARTBEAT: &[u8] = b": heartbeat\n\n";
+
+/// What a queued message holds until the HTTP layer takes it: its share of
+/// the stream's byte budget and of the sum over all clients.
+pub type Queued = (OwnedSemaphorePermit, super::pressure::Held);
+
+/// One SSE message. `data` may hold line breaks (a document's raw JSON
+/// keeps the client's whitespace): each line becomes its own `data:` line,
+/// which the reader joins back with `\n`.
+pub fn message(kind: &str, id: Option<&str>, data: &[u8]) -> Bytes {
+    Bytes::from(build(kind, id, data))
+}
+
+fn build(kind: &str, id: Option<&str>, data: &[u8]) -> Vec<u8> {
+    let lines = data.split(|&b| b == b'\n').count();
+    let dropped = (lines - 1) + data.iter().filter(|&&b| b == b'\r').count();
+    let mut out = Vec::with_capacity(
+        8 + kind.len() + id.map_or(0, |i| 5 + i.len()) + data.len() - dropped + 7 * lines + 1,
+    );
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'\n');
+    if let Some(id) = id {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.as_bytes());
+        out.push(b'\n');
+    }
+    for line in data.split(|&b| b == b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend(line.iter().filter(|&&b| b != b'\r'));
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+    out
+}
+
+/// The response body: messages as the stream's task queues them (each
+/// frees its share of the stream's budget when the HTTP layer takes it),
+/// and a heartbeat comment when none came for `every`.
+pub struct Frames {
+    rx: mpsc::Receiver<(Bytes, Queued)>,
+    every: Duration,
+    quiet: Pin<Box<Sleep>>,
+}
+
+impl Frames {
+    pub fn new(rx: mpsc::Receiver<(Bytes, Queued)>, every: Duration) -> Self {
+        Frames {
+            rx,
+            every,
+            quiet: Box::pin(tokio::time::sleep(every)),
+        }
+    }
+}
+
+impl Stream for Frames {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let every = self.every;
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some((bytes, _permit))) => {
+                self.quiet.as_mut().reset(Instant::now() + every);
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.quiet.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.quiet.as_mut().reset(Instant::now() + every);
+                    Poll::Ready(Some(Ok(Bytes::from_static(HEARTBEAT))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{build, message};
+
+    #[test]
+    fn one_line_of_data() {
+        let m = message("event", Some("e:3"), br#"{"a":1}"#);
+        assert_eq!(&m[..], b"event: event\nid: e:3\ndata: {\"a\":1}\n\n");
+        // Built at its exact size: no spare capacity held while queued.
+        for (kind, id, data) in [
+            ("event", Some("e:3"), &b"{}"[..]),
+            ("snapshot", None, &b"{\n1\n}"[..]),
+            ("up_to_date", Some("x:1"), &b""[..]),
+        ] {
+            let v = build(kind, id, data);
+            assert_eq!(v.capacity(), v.len(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn line_breaks_become_data_lines() {
+        let m = message("snapshot", None, b"{\"a\":\r\n 1,\n\"b\":2}");
+        assert_eq!(
+            &m[..],
+            b"event: snapshot\ndata: {\"a\":\ndata:  1,\ndata: \"b\":2}\n\n"
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! The sum of what all clients leave unread is bounded too (issue 20,
+//! point 2): while the bytes queued for every WebSocket and SSE stream
+//! together are over `TIDEMARK_OUTBOUND_BUDGET_BYTES`, a connection that
+//! holds more than a fair share and makes no progress is closed after a
+//! second instead of the slow-consumer time (here ten minutes, so only the
+//! budget can be what closed it). The bytes are read from the server's own
+//! counter (`tidemark_outbound_queued_bytes`), and must all come back.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::sse::Sse;
+use common::ws::Ws;
+use common::{Backend, TestServer};
+use futures::SinkExt;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::tungstenite::Message;
+
+both_stores!(a_stalled_sse_stream_goes_when_all_queues_are_over_the_budget);
+
+/// Waits (bounded) until the server holds `n` streams.
+async fn streams_become(s: &TestServer, n: usize) -> bool {
+    for _ in 0..300 {
+        if s.state.ws_registry.total() == n {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Waits (bounded) until nothing is queued for any client.
+async fn queues_empty(s: &TestServer) -> bool {
+    for _ in 0..100 {
+        if s.state.outbound.queued() == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn fill(s: &TestServer, token: &str, space: &str, docs: u64) {
+    let big = "x".repeat(200 * 1024);
+    for i in 0..docs {
+        let r = s
+            .put(
+                token,
+                "w",
+                i + 1,
+                space,
+                "notes",
+                &format!("d{}", i % 40),
+                json!({ "big": big, "i": i }),
+            )
+            .await;
+        assert_eq!(r["status"], "ack", "{r}");
+    }
+}
+
+/// A WebSocket that asks for an 8 MB snapshot, reads nothing and keeps
+/// sending: within its own bounds (16 MiB queue, ten minutes' patience), but
+/// over the all-clients budget of 1 byte. A reading client beside it carries
+/// on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_websocket_goes_when_all_queues_are_over_the_budget() {
+    let (s, _db) = common::start_with(Backend::Sqlite, |a| {
+        a.ws_queue_bytes = 16 << 20;
+        a.ws_slow_consumer_ms = 600_000;
+        a.ws_abuse_threshold = 1000;
+        a.outbound_budget_bytes = 1;
+    })
+    .await;
+    let t = s.token("alice");
+    // An 8 MB snapshot: more than the kernel's socket buffers take (up
+    // to 4 MiB each way on loopback).
+    fill(&s, &t, "user:me", 40).await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(s.addr).await.unwrap();
+    let url = format!("ws://{}/v1/ws?access_token={t}", s.addr);
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "tidemark.v1".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+    let hello =
+        json!({"type": "hello", "protocol": 1, "client_id": "tab", "subscribe": {"user:me": null}});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    // The reader: another user's tab, subscribed and reading.
+    let bob = s.token("bob");
+    let mut fine = Ws::open(&s.base, &bob).await;
+    fine.hello("bob-tab", json!({"user:me": null})).await;
+    let first = fine.recv().await;
+    assert_eq!(first["space"], "user:bob", "{first}");
+    let mut counted = 0;
+    for _ in 0..100 {
+        counted = counted.max(s.state.outbound.queued());
+        if counted > 1 << 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(counted > 1 << 20, "the unread snapshot counts: {counted}");
+    // Keep sending (a `ping` message every 200 ms), never read.
+    let mut gone = false;
+    for _ in 0..100 {
+        let ping = json!({"type": "ping"}).to_string();
+        let _ = ws.send(Message::Text(ping.into())).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if s.state.ws_registry.total() == 1 {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the stalled connection was closed under pressure");
+    assert!(
+        queues_empty(&s).await,
+        "its queued bytes were given back: {} left",
+        s.state.outbound.queued()
+    );
+    // The reader is still served.
+    let r = s
+        .put(
+            &bob,
+            "w",
+            1,
+            "user:me",
+            "notes",
+            "n",
+            json!({"still": true}),
+        )
+        .await;
+    assert_eq!(r["status"], "ack", "{r}");
+    loop {
+        let m = fine.recv().await;
+        if m["type"] == "event" && m["version"] == 1 {
+            break;
+        }
+    }
+    drop(ws);
+    s.stop().await;
+}
+
+/// The same for an SSE stream that takes nothing.
+async fn a_stalled_sse_stream_goes_when_all_queues_are_over_the_budget(backend: Backend) {
+    let (s, _db) = common::start_with(backend, |a| {
+        a.ws_slow_consumer_ms = 600_000;
+        a.outbound_budget_bytes = 1;
+    })
+    .await;
+    let t = s.token("alice");
+    let mut stalled = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let req = format!(
+        "GET /v1/events?space=user:alice HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {t}\r\n\r\n"
+    );
+    stalled.write_all(req.as_bytes()).await.unwrap();
+    assert!(streams_become(&s, 1).await, "the stream opened");
+    // ~12 MiB of events: more than the socket buffers and the stream's
+    // own 1 MiB budget take.
+    fill(&s, &t, "user:alice", 60).await;
+    assert!(
+        streams_become(&s, 0).await,
+        "the stalled stream was dropped under pressure"
+    );
+    assert!(queues_empty(&s).await, "its queued bytes were given back");
+    let mut fine = Sse::open(&s, &t, "space=user:me", None).await;
+    assert!(fine.next().await.is_some());
+    drop(stalled);
+    s.stop().await;
+}
