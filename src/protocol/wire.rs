@@ -248,6 +248,11 @@ impl JsonSchema for RawDoc {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Doc".into()
     }
+    /// The same schema as `Doc`, so a message holding both names one `Doc`
+    /// (not `Doc` and `Doc2`).
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        Doc::schema_id()
+    }
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         Doc::json_schema(generator)
     }
