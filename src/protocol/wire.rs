@@ -301,6 +301,8 @@ impl CatchUp {
 /// `POST /v1/sync` request.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct SyncRequest {
+    /// 1 to 128 bytes of printable ASCII ([`check_client_id`]).
+    #[schemars(regex(pattern = r"^[!-~]{1,128}$"))]
     pub client_id: String,
     #[serde(default)]
     pub cursors: BTreeMap<String, Option<Cursor>>,

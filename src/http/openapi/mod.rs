@@ -26,7 +26,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use schemars::generate::SchemaSettings;
-use schemars::{JsonSchema, SchemaGenerator};
+use schemars::transform::RecursiveTransform;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
@@ -106,9 +107,11 @@ impl Schemas {
     fn new() -> Self {
         // The settings of `protocol::schema::schema_of` (draft 2020-12, the
         // deserialize contract), with definitions where OpenAPI keeps them.
-        let settings = SchemaSettings::default().with(|s| {
-            s.definitions_path = "/components/schemas".into();
-        });
+        let settings = SchemaSettings::default()
+            .with(|s| {
+                s.definitions_path = "/components/schemas".into();
+            })
+            .with_transform(RecursiveTransform(integer_bounds as fn(&mut Schema)));
         Schemas(SchemaGenerator::new(settings))
     }
 
@@ -117,6 +120,26 @@ impl Schemas {
     pub(crate) fn of<T: JsonSchema>(&mut self) -> Value {
         self.0.subschema_for::<T>().to_value()
     }
+}
+
+/// Spells out the range an integer `format` implies (`uint64`: 0 to
+/// 2^64-1): JSON Schema tools that do not know the format (schemathesis)
+/// would otherwise send numbers no Rust integer holds.
+fn integer_bounds(schema: &mut Schema) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    let (min, max): (Value, Value) = match obj.get("format").and_then(Value::as_str) {
+        Some("uint64" | "uint") => (0.into(), u64::MAX.into()),
+        Some("uint32") => (0.into(), u32::MAX.into()),
+        Some("uint16") => (0.into(), u16::MAX.into()),
+        Some("uint8") => (0.into(), u8::MAX.into()),
+        Some("int64" | "int") => (i64::MIN.into(), i64::MAX.into()),
+        Some("int32") => (i32::MIN.into(), i32::MAX.into()),
+        _ => return,
+    };
+    obj.entry("minimum").or_insert(min);
+    obj.entry("maximum").or_insert(max);
 }
 
 /// One operation: the table's row.

@@ -9,6 +9,7 @@ use super::{
     Op, Schemas, content_ok, errors, header_param, json_body, json_ok, json_ok_etag, object,
     path_param, query, string,
 };
+use crate::domain::validate::SERVER_OWNED;
 use crate::domain::lockbox::{LockboxEntry, LockboxList, ResolvedModelConfig, ValidateResponse};
 use crate::protocol::{
     Doc, ErrorBody, MutationResult, SpaceState, SyncRequest, SyncResponse, VersionInfo,
@@ -85,28 +86,44 @@ fn space() -> Value {
 }
 
 fn doc_params(o: Op) -> Op {
+    let write = o.method != "get";
+    let mut collection = json!({"type": "string", "pattern": "^[a-z0-9_]{1,64}$"});
+    if write {
+        // Read, never written, by clients.
+        collection["not"] = json!({"enum": SERVER_OWNED});
+    }
     o.param(space())
-        .param(path_param(
-            "collection",
-            "`[a-z0-9_]{1,64}`.",
-            "notes",
-        ))
-        .param(path_param("id", "1 to 512 bytes.", "n1"))
+        .param(json!({
+            "name": "collection", "in": "path", "required": true,
+            "description": if write {
+                "`[a-z0-9_]{1,64}`; not the collections only the server writes. The seeds' collections check their documents (422)."
+            } else {
+                "`[a-z0-9_]{1,64}`."
+            },
+            "schema": collection, "example": "notes",
+        }))
+        .param(json!({
+            "name": "id", "in": "path", "required": true, "description": "1 to 512 bytes.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 512}, "example": "n1",
+        }))
 }
 
 fn write_headers(o: Op) -> Op {
-    o.param(header_param(
-        "If-Match",
-        "A document version such as `\"12\"`: the write applies only at that version (412 otherwise).",
-    ))
-    .param(header_param(
-        "Tidemark-Client-Id",
-        "With Tidemark-Mutation-Id: makes the write idempotent (a retry is answered, not applied again).",
-    ))
-    .param(header_param(
-        "Tidemark-Mutation-Id",
-        "A number, increasing per client id.",
-    ))
+    o.param(json!({
+        "name": "If-Match", "in": "header", "required": false,
+        "description": "A document version such as `\"12\"`: the write applies only at that version (412 otherwise).",
+        "schema": {"type": "string", "pattern": "^(W/)?\"?[0-9]{1,18}\"?$"},
+    }))
+    .param(json!({
+        "name": "Tidemark-Client-Id", "in": "header", "required": false,
+        "description": "Sent with Tidemark-Mutation-Id (both or neither, 400 otherwise): makes the write idempotent (a retry is answered, not applied again). Printable ASCII, 1 to 128 bytes.",
+        "schema": {"type": "string", "pattern": "^[!-~]{1,128}$"},
+    }))
+    .param(json!({
+        "name": "Tidemark-Mutation-Id", "in": "header", "required": false,
+        "description": "A number, increasing per client id.",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,15}$"},
+    }))
 }
 
 fn provider() -> Value {
@@ -144,8 +161,8 @@ fn v1(s: &mut Schemas) -> Vec<Op> {
         op("get", "/v1/spaces/{space}/version", "v1", "The space's version (long-poll)")
             .describe("Served from memory. With `since` and `wait`, waits up to `wait` seconds (at most TIDEMARK_LONG_POLL_MAX_SECS) for a version past `since`.")
             .param(space())
-            .param(query("since", "A version the client holds.", json!({"type": "integer", "minimum": 0})))
-            .param(query("wait", "Seconds to wait for a version past `since`.", json!({"type": "number", "minimum": 0})))
+            .param(query("since", "A version the client holds.", json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})))
+            .param(query("wait", "Seconds to wait for a version past `since` (0 or less: no wait).", json!({"type": "number"})))
             .param(if_none_match)
             .ok(200, json_ok_etag("The version.", s.of::<VersionInfo>()))
             .ok(304, json!({"description": "Not modified: the If-None-Match tag is current."}))
@@ -154,12 +171,12 @@ fn v1(s: &mut Schemas) -> Vec<Op> {
             .ok(200, json_ok_etag("The document; `ETag` is its version.", s.of::<Doc>()))
             .fails(&[403, 404, 422, 503]),
         write_headers(doc_params(op("put", "/v1/spaces/{space}/docs/{collection}/{id}", "v1", "Replace a document")))
-            .body(json!({"description": "The document's new value: any JSON."}))
+            .body(json!({"description": "The document's new value: any JSON but `null`.", "not": {"type": "null"}}))
             .ok(200, json_ok_etag("Applied: the ack, `ETag` the new version.", s.of::<MutationResult>()))
             .fails(&[403, 404, 409, 412, 429, 503]),
         write_headers(doc_params(op("patch", "/v1/spaces/{space}/docs/{collection}/{id}", "v1", "Merge-patch a document")))
             .describe("An RFC 7396 merge patch onto the current value (`{}` when absent).")
-            .body(json!({"description": "A JSON merge patch."}))
+            .body(json!({"description": "A JSON merge patch: any JSON but `null`.", "not": {"type": "null"}}))
             .ok(200, json_ok_etag("Applied: the ack, `ETag` the new version.", s.of::<MutationResult>()))
             .fails(&[403, 404, 409, 412, 429, 503]),
         write_headers(doc_params(op("delete", "/v1/spaces/{space}/docs/{collection}/{id}", "v1", "Delete a document")))
@@ -282,7 +299,7 @@ fn operations() -> Vec<Op> {
             .body(json!({
                 "type": "object", "required": ["user"],
                 "properties": {
-                    "user": {"type": "string", "description": "1 to 128 characters without spaces."},
+                    "user": {"type": "string", "pattern": "^[^\\s\\x00-\\x1f\\x7f-\\x9f]{1,128}$", "description": "1 to 128 bytes, no spaces or control characters."},
                     "role": {"type": ["string", "null"], "enum": ["user", "admin", "service", null]},
                     "ttl_secs": {"type": ["integer", "null"], "minimum": 0, "description": "Seconds (default a day, at most 30 days)."},
                 },

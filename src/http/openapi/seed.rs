@@ -28,7 +28,7 @@ fn user(s: &mut Schemas) -> Vec<Op> {
         "providers": {"type": "array", "items": {"type": "object"}},
         "lastSynced": string(),
     }));
-    let date = json!({"type": "string", "description": "A date such as 2026-11-21."});
+    let date = json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", "description": "A date such as 2026-11-21."});
     vec![
         op("get", "/api/user/model-preferences", "seed", "Model preferences (seed 000)")
             .ok(200, json_ok("Every provider's preferences, camelCase.", prefs.clone()))
@@ -36,15 +36,19 @@ fn user(s: &mut Schemas) -> Vec<Op> {
         op("put", "/api/user/model-preferences", "seed", "Replace providers' preferences (seed 000)")
             .describe("The listed providers' preferences, atomically (one mutation; omitted providers are kept). Answers the new state in the GET shape.")
             .body(json!({
-                "type": "object", "required": ["providers"],
-                "properties": {"providers": {"type": "array", "items": {
-                    "type": "object", "required": ["provider", "enabledModels", "isEnabled"],
-                    "properties": {
-                        "provider": string(),
-                        "enabledModels": {"type": "array", "items": string()},
-                        "isEnabled": {"type": "boolean"},
-                    },
-                }}},
+                "type": "object", "required": ["providers"], "additionalProperties": false,
+                "properties": {
+                    "providers": {"type": "array", "maxItems": 64, "description": "Each provider at most once.", "items": {
+                        "type": "object", "required": ["provider", "enabledModels", "isEnabled"], "additionalProperties": false,
+                        "properties": {
+                            "provider": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"},
+                            "enabledModels": {"type": "array", "maxItems": 1000, "uniqueItems": true, "items": {"type": "string", "minLength": 1, "maxLength": 256}},
+                            "isEnabled": {"type": "boolean"},
+                            "metadata": {},
+                        },
+                    }},
+                    "lastSynced": {},
+                },
             }))
             .ok(200, json_ok("The new preferences.", prefs))
             .fails(&[403, 404, 409, 429, 503]),
@@ -54,7 +58,15 @@ fn user(s: &mut Schemas) -> Vec<Op> {
             .fails(&[403, 404, 422, 503]),
         op("patch", "/api/user/settings", "seed", "Change UI settings (seed 002)")
             .describe("An RFC 7396 merge patch onto `settings/ui`: two tabs changing different fields both keep their change; `null` removes a field.")
-            .body(any_object("A merge patch: theme, language, preferences."))
+            .body(json!({
+                "type": "object", "additionalProperties": false,
+                "description": "A merge patch: `null` removes a field.",
+                "properties": {
+                    "theme": {"enum": ["light", "dark", "system", null]},
+                    "language": {"type": ["string", "null"], "maxLength": 35, "pattern": "^([A-Za-z]{2,3}|[A-Za-z]{5,8}|[xXiI])(-[A-Za-z0-9]{1,8})*$", "description": "A BCP 47 language tag."},
+                    "preferences": {"type": ["object", "null"]},
+                },
+            }))
             .ok(200, json_ok_etag("The effective settings.", s.of::<UiSettings>()))
             .fails(&[403, 404, 409, 429, 503]),
         op("get", "/api/chat/sync", "seed", "Chat history (seed 003)")
