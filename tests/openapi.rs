@@ -27,8 +27,8 @@ fn documented_paths() -> BTreeSet<String> {
 
 #[test]
 fn committed_document_matches_the_code() {
-    let committed =
-        std::fs::read_to_string(Path::new(ROOT).join("proto-schema/openapi.json")).unwrap_or_default();
+    let committed = std::fs::read_to_string(Path::new(ROOT).join("proto-schema/openapi.json"))
+        .unwrap_or_default();
     assert!(
         committed == tidemark::http::openapi::rendered(),
         "proto-schema/openapi.json is out of date: run `cargo run -- schema proto-schema` and commit it"
@@ -39,7 +39,10 @@ fn committed_document_matches_the_code() {
 fn the_document_is_openapi_3_1_with_the_error_shape_and_bearer_auth() {
     let doc = tidemark::http::openapi::document();
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     // The error body is the one proto-schema/http-error.json publishes.
     let http_error: Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(ROOT).join("proto-schema/http-error.json")).unwrap(),
@@ -104,7 +107,11 @@ fn routes_in_code() -> Vec<(String, String)> {
 fn every_route_in_the_code_is_documented_and_every_documented_path_is_in_the_code() {
     let docs = documented_paths();
     let code = routes_in_code();
-    assert!(code.len() > 30, "found only {} routes: {code:?}", code.len());
+    assert!(
+        code.len() > 30,
+        "found only {} routes: {code:?}",
+        code.len()
+    );
     let mut served = BTreeSet::new();
     for (path, file) in &code {
         // `/demo/react/` is `/demo/react` with a slash, the same page.
@@ -159,7 +166,12 @@ async fn every_documented_operation_is_served_and_no_other_method() {
     assert!(html.contains("spec-url=\"/openapi.json\""), "{html}");
     assert!(html.contains("src=\"/docs/redoc.standalone.js\""), "{html}");
     assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("//cdn"));
-    let js = s.http.get(s.url("/docs/redoc.standalone.js")).send().await.unwrap();
+    let js = s
+        .http
+        .get(s.url("/docs/redoc.standalone.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(js.status(), 200);
     assert!(js.text().await.unwrap().len() > 500_000);
 
@@ -202,7 +214,10 @@ async fn every_documented_operation_is_served_and_no_other_method() {
                     "{m} {path} is served but not documented (or answers {status}): {body}"
                 );
                 assert_eq!(body["error"]["code"], "method_not_allowed", "{m} {path}");
-                assert!(allow.is_some(), "{m} {path}: a 405 names the allowed methods");
+                assert!(
+                    allow.is_some(),
+                    "{m} {path}: a 405 names the allowed methods"
+                );
             }
         }
     }
@@ -216,10 +231,81 @@ async fn what_axum_answers_by_itself_has_the_error_shape() {
     let t = s.token("alice");
     // A query string that does not parse.
     let (status, v) = s.get(&t, "/v1/spaces/user:me/version?since=-1").await;
-    assert_eq!((status, v["error"]["code"].as_str()), (400, Some("bad_request")), "{v}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{v}"
+    );
     // A WebSocket route asked without the upgrade.
     let (status, v) = s.get(&t, "/v1/ws").await;
     assert!(status >= 400, "{status}");
     assert!(v["error"]["code"].is_string(), "{v}");
+    s.stop().await;
+}
+
+/// What schemathesis found in request bodies, fixed: a whole float where an
+/// integer goes is that integer (JSON Schema says so), without rewriting
+/// the floats of documents that parse as sent; an array is not an object.
+#[tokio::test]
+async fn bodies_as_json_schema_reads_them() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let s = TestServer::start(&common::args(&db)).await;
+    let t = s.token("alice");
+    let body = serde_json::json!({"client_id": "c", "mutations": [{"mutation_id": 3.0, "space": "user:me",
+        "ops": [{"op": "put", "collection": "notes", "id": "a", "value": {"x": 1.0}}]}]});
+    let v = s.sync(&t, body).await;
+    assert_eq!(v["results"][0]["status"], "ack", "{v}");
+    let r = s
+        .http
+        .get(s.url("/v1/spaces/user:me/docs/notes/a"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    // That body was read again with its whole numbers as integers: the
+    // document's `1.0` is now `1` (the same number to JSON and to every
+    // JavaScript client); without the retry the request was refused.
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"x\":1}"), "{text}");
+    // A document body that parses as sent keeps its floats.
+    let (status, _) = s
+        .send(
+            "PUT",
+            &t,
+            "/v1/spaces/user:me/docs/notes/b",
+            Some(serde_json::json!({"y": 2.0})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let r = s
+        .http
+        .get(s.url("/v1/spaces/user:me/docs/notes/b"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("\"y\":2.0"));
+    let (status, v) = s
+        .send(
+            "POST",
+            &t,
+            "/provider-sync/sync",
+            Some(serde_json::json!([null, null])),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("invalid")),
+        "{v}"
+    );
+    let (status, v) = s
+        .send(
+            "POST",
+            &t,
+            "/provider-sync/sync",
+            Some(serde_json::json!({"client_version": 0.0})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
     s.stop().await;
 }

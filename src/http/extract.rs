@@ -42,10 +42,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Err(e) => {
             // Parsed again (this is the rare path): the first attempt took the value.
             let mut whole: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_default();
-            if integers(&mut whole) {
-                if let Ok(t) = serde_json::from_value(whole) {
-                    return Ok(t);
-                }
+            if integers(&mut whole)
+                && let Ok(t) = serde_json::from_value(whole)
+            {
+                return Ok(t);
             }
             Err(ApiError::invalid(format!("body has the wrong shape: {e}")))
         }
@@ -59,10 +59,10 @@ pub fn from_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T
     match T::deserialize(&value) {
         Ok(t) => Ok(t),
         Err(e) => {
-            if integers(&mut value) {
-                if let Ok(t) = serde_json::from_value(value) {
-                    return Ok(t);
-                }
+            if integers(&mut value)
+                && let Ok(t) = serde_json::from_value(value)
+            {
+                return Ok(t);
             }
             Err(ApiError::invalid(format!("body has the wrong shape: {e}")))
         }

@@ -73,7 +73,9 @@ async fn sync(
     // serde reads a struct from an array too (`[null, null]`); the body is
     // an object.
     if !body.is_object() {
-        return Err(FieldError::new("", "must be a JSON object {client_version, client_epoch}").into());
+        return Err(
+            FieldError::new("", "must be a JSON object {client_version, client_epoch}").into(),
+        );
     }
     let body: SyncBody = crate::http::extract::from_value(body)?;
     who.readable(CATALOG)?;

@@ -46,7 +46,7 @@ const PAGE: &str = r#"<!doctype html>
 <style>body { margin: 0; padding: 0; }</style>
 </head>
 <body>
-<redoc spec-url="/openapi.json" hide-download-button="false"></redoc>
+<redoc spec-url="/openapi.json"></redoc>
 <script src="/docs/redoc.standalone.js"></script>
 </body>
 </html>
@@ -336,7 +336,9 @@ fn error_description(status: u16) -> &'static str {
         412 => "`conflict`: `If-Match` names another version; `current` holds the document.",
         413 => "`too_large`: the body, a document or a mutation is over a limit.",
         415 => "`unsupported_media_type`.",
-        422 => "`invalid` (or a seed's code): the body or a parameter has the wrong shape; `field` names it.",
+        422 => {
+            "`invalid` (or a seed's code): the body or a parameter has the wrong shape; `field` names it."
+        }
         429 => "`rate_limited` or `too_many_connections`.",
         502 => "`NETWORK_ERROR`: the provider could not be reached.",
         503 => "`store_unavailable`, `unavailable` or `over_capacity`: try again later.",

@@ -9,8 +9,8 @@ use super::{
     Op, Schemas, content_ok, errors, header_param, json_body, json_ok, json_ok_etag, object,
     path_param, query, string,
 };
-use crate::domain::validate::SERVER_OWNED;
 use crate::domain::lockbox::{LockboxEntry, LockboxList, ResolvedModelConfig, ValidateResponse};
+use crate::domain::validate::SERVER_OWNED;
 use crate::protocol::{
     Doc, ErrorBody, MutationResult, SpaceState, SyncRequest, SyncResponse, VersionInfo,
 };
