@@ -301,7 +301,7 @@ fn operations() -> Vec<Op> {
                 "properties": {
                     "user": {"type": "string", "pattern": "^[^\\s\\x00-\\x1f\\x7f-\\x9f]{1,128}$", "description": "1 to 128 bytes, no spaces or control characters."},
                     "role": {"type": ["string", "null"], "enum": ["user", "admin", "service", null]},
-                    "ttl_secs": {"type": ["integer", "null"], "minimum": 0, "description": "Seconds (default a day, at most 30 days)."},
+                    "ttl_secs": {"type": ["integer", "null"], "minimum": 0, "maximum": u64::MAX, "description": "Seconds (default a day, at most 30 days)."},
                 },
             }))
             .ok(200, json_ok("The token.", object(json!({

@@ -137,7 +137,7 @@ fn provider_sync(p: Prefix) -> Vec<Op> {
             .body(json!({
                 "type": "object",
                 "properties": {
-                    "client_version": {"type": ["integer", "null"], "minimum": 0},
+                    "client_version": {"type": ["integer", "null"], "minimum": 0, "maximum": u64::MAX},
                     "client_epoch": nullable.clone(),
                 },
             }))
@@ -178,7 +178,7 @@ fn provider_sync(p: Prefix) -> Vec<Op> {
         op("get", at!(p, "/ws"), tag, "Catalog changes over a WebSocket")
             .describe("Seed 001's `SyncEvent`s: `connected`, then a `full_sync`, the missed events or nothing, then one frame per change. Resume with `client_version` (and `client_epoch`).")
             .param(query("access_token", "The token, for browsers.", string()))
-            .param(query("client_version", "The version held.", json!({"type": "integer", "minimum": 0})))
+            .param(query("client_version", "The version held.", json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})))
             .param(query("client_epoch", "Its epoch.", string()))
             .ok(101, json!({"description": "Switching protocols: the WebSocket."}))
             .fails(&[400, 403, 426, 429]),
