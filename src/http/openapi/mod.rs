@@ -14,7 +14,10 @@
 //! `redoc/redoc.standalone.js` is Redoc 2.5.4 (npm package `redoc`,
 //! `bundles/redoc.standalone.js`, MIT licence in `redoc/LICENSE`, third-party
 //! notices in `redoc/redoc.standalone.js.LICENSE.txt`), committed as
-//! published.
+//! published; it is served without the one URL it would fetch from a CDN
+//! (its footer's logo), and `/docs` carries a Content-Security-Policy that
+//! allows nothing from elsewhere (clients/js/e2e/docs.test.mjs checks both
+//! in Chromium).
 
 mod ops;
 mod seed;
@@ -34,6 +37,16 @@ use super::AppState;
 
 const REDOC: &str = include_str!("redoc/redoc.standalone.js");
 
+/// The one thing Redoc loads from outside by itself: the logo of its "API
+/// docs by Redocly" footer. Served without it (the `<img>` hides itself when
+/// it has no source).
+const REDOC_LOGO: &str = "https://cdn.redoc.ly/redoc/logo-mini.svg";
+static REDOC_SERVED: LazyLock<String> = LazyLock::new(|| REDOC.replace(REDOC_LOGO, ""));
+
+/// `/docs` may load nothing but the server's own script and document
+/// (Redoc's styles are inline, its search runs in a `blob:` worker).
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:";
+
 /// The page at `/docs`: Redoc over `/openapi.json`, system fonts (Redoc's
 /// own example loads web fonts from a CDN; this page loads nothing from
 /// outside the server).
@@ -43,6 +56,7 @@ const PAGE: &str = r#"<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>tidemark API</title>
+<link rel="icon" href="data:,">
 <style>body { margin: 0; padding: 0; }</style>
 </head>
 <body>
@@ -69,11 +83,16 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/docs",
-            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
+            get(|| async {
+                (
+                    [(header::CONTENT_SECURITY_POLICY, DOCS_CSP)],
+                    asset("text/html; charset=utf-8", PAGE),
+                )
+            }),
         )
         .route(
             "/docs/redoc.standalone.js",
-            get(|| async { asset("text/javascript; charset=utf-8", REDOC) }),
+            get(|| async { asset("text/javascript; charset=utf-8", REDOC_SERVED.as_str()) }),
         )
 }
 
@@ -359,4 +378,16 @@ pub(crate) fn object(properties: Value) -> Value {
         .map(|m| m.keys().collect())
         .unwrap_or_default();
     json!({"type": "object", "properties": properties, "required": required})
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redoc_is_served_without_the_logo_it_would_fetch_from_a_cdn() {
+        assert!(
+            super::REDOC.contains(super::REDOC_LOGO),
+            "Redoc changed: check what it loads"
+        );
+        assert!(!super::REDOC_SERVED.contains("cdn."));
+    }
 }
