@@ -236,7 +236,7 @@ fn lockbox(s: &mut Schemas) -> Vec<Op> {
             .ok(200, json_ok("Providers with a usable key and their models.", json!({"type": "object"})))
             .fails(&[403, 404, 422, 503]),
         op("get", "/internal/v1/users/{user}/model-config", "lockbox", "Resolve a user's model configuration (service)")
-            .describe("Provider, model and plaintext API key for a back-end service (`service` tokens only; `Cache-Control: no-store`).")
+            .describe("Provider, model and plaintext API key for a back-end service (`service` tokens only; `Cache-Control: no-store`). 422 with `no_provider`, `unknown_provider`, `provider_unavailable`, `unsupported_provider`, `no_model` or `no_api_key` when what the user stored does not resolve.")
             .param(user())
             .ok(200, json_ok("The resolution.", s.of::<ResolvedModelConfig>()))
             .fails(&[403, 404, 422, 503]),
