@@ -26,7 +26,8 @@ enum Cmd {
     Serve,
     /// Create or upgrade the database schema and exit.
     Migrate,
-    /// Write the JSON Schemas of every wire message into DIR.
+    /// Write the JSON Schemas of every wire message, and the OpenAPI
+    /// document of the HTTP API (`openapi.json`), into DIR.
     Schema {
         #[arg(default_value = "proto-schema")]
         dir: std::path::PathBuf,
@@ -148,7 +149,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             all.extend(crate::domain::schema::all());
             let n = crate::protocol::schema::write_all(&dir, &all)
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
-            println!("wrote {n} schemas to {}", dir.display());
+            // The OpenAPI document `/openapi.json` serves, from the same types.
+            let api = dir.join("openapi.json");
+            std::fs::write(&api, crate::http::openapi::rendered())
+                .map_err(|e| format!("{}: {e}", api.display()))?;
+            println!("wrote {n} schemas and openapi.json to {}", dir.display());
             Ok(())
         }
         Cmd::Token {

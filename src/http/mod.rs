@@ -12,6 +12,7 @@ mod health;
 pub mod listen;
 mod lockbox;
 pub mod metrics;
+pub mod openapi;
 pub mod origin;
 pub mod pressure;
 mod spaces;
@@ -147,7 +148,9 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::router(state.cfg.metrics))
         .merge(assets::router(state.cfg.dev))
         .merge(demo_react::router(state.cfg.dev))
+        .merge(openapi::router())
         .fallback(health::not_found)
+        .layer(axum::middleware::map_response(error::json_errors))
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes));
     if !state.cfg.allowed_origins.is_empty() {
         use axum::http::{HeaderName, Method, header};

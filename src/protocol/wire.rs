@@ -248,6 +248,11 @@ impl JsonSchema for RawDoc {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Doc".into()
     }
+    /// The same schema as `Doc`, so a message holding both names one `Doc`
+    /// (not `Doc` and `Doc2`).
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        Doc::schema_id()
+    }
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         Doc::json_schema(generator)
     }
@@ -296,6 +301,8 @@ impl CatchUp {
 /// `POST /v1/sync` request.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct SyncRequest {
+    /// 1 to 128 bytes of printable ASCII ([`check_client_id`]).
+    #[schemars(regex(pattern = r"^[!-~]{1,128}$"))]
     pub client_id: String,
     #[serde(default)]
     pub cursors: BTreeMap<String, Option<Cursor>>,

@@ -26,7 +26,8 @@ pub struct CatalogFile {
     pub models: Vec<ModelDoc>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// The answer of `POST /api/admin/catalog`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LoadReport {
     pub providers_written: usize,
     pub models_written: usize,

@@ -18,7 +18,7 @@ use crate::engine::{Engine, Principal};
 use crate::protocol::Op;
 
 /// The answer to the seed's client.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SyncReport {
     /// Conversations and messages written.
     pub written: usize,

@@ -61,8 +61,8 @@ async fn history(
                 })?,
         ),
     };
-    let after = match q.get("cursor") {
-        None => None,
+    let after = match q.get("cursor").map(String::as_str) {
+        None | Some("") => None,
         Some(s) => Some(Cursor::decode(s).ok_or_else(|| {
             FieldError::new("cursor", "must be a nextCursor from an earlier answer")
         })?),

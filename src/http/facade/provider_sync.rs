@@ -68,8 +68,16 @@ struct SyncBody {
 async fn sync(
     State(st): State<AppState>,
     AuthUser(who): AuthUser,
-    JsonBody(body): JsonBody<SyncBody>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>> {
+    // serde reads a struct from an array too (`[null, null]`); the body is
+    // an object.
+    if !body.is_object() {
+        return Err(
+            FieldError::new("", "must be a JSON object {client_version, client_epoch}").into(),
+        );
+    }
+    let body: SyncBody = crate::http::extract::from_value(body)?;
     who.readable(CATALOG)?;
     let space = st.engine.space(CATALOG).await?;
     let epoch = match body.client_epoch {
