@@ -19,6 +19,7 @@ mod spaces;
 pub(crate) mod sse;
 mod sse_body;
 mod sync;
+mod teams;
 pub mod ws;
 
 use std::sync::Arc;
@@ -140,6 +141,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(spaces::router())
         .merge(sync::router())
+        .merge(teams::router())
         .merge(sse::router())
         .merge(ws::router())
         .merge(lockbox::router())
