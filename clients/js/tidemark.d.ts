@@ -174,7 +174,13 @@ export interface PingMsg {
   type: 'ping';
   nonce?: Json;
 }
-export type ClientMsg = HelloMsg | AuthMsg | MutateMsg | PingMsg;
+/** This connection's presence in a space it subscribes (at most 1 KiB of JSON). */
+export interface PresenceSetMsg {
+  type: 'presence_set';
+  space: string;
+  state: Json;
+}
+export type ClientMsg = HelloMsg | AuthMsg | MutateMsg | PingMsg | PresenceSetMsg;
 
 // WebSocket frames, server -> client (SSE events carry the same JSON, named by `type`)
 
@@ -242,7 +248,26 @@ export interface RevokedMsg {
   type: 'revoked';
   space: string;
 }
-export type ServerMsg = WelcomeMsg | SnapshotMsg | EventsMsg | UpToDateMsg | EventMsg | AckMsg | RejectMsg | PongMsg | ErrorMsg | RevokedMsg;
+/** One connection's presence in a space. */
+export interface PresenceMember {
+  user: string;
+  client_id: string;
+  state: Json;
+}
+/** Who is present, after a space's first answer. */
+export interface PresenceStateMsg {
+  type: 'presence_state';
+  space: string;
+  members: PresenceMember[];
+}
+/** Presence changes: a changed state is a leave of the old and a join of the new. */
+export interface PresenceDiffMsg {
+  type: 'presence_diff';
+  space: string;
+  joins: PresenceMember[];
+  leaves: PresenceMember[];
+}
+export type ServerMsg = WelcomeMsg | SnapshotMsg | EventsMsg | UpToDateMsg | EventMsg | AckMsg | RejectMsg | PongMsg | ErrorMsg | RevokedMsg | PresenceStateMsg | PresenceDiffMsg;
 
 // ───────────────────────────── client surface ────────────────────────────────
 
@@ -381,7 +406,13 @@ export declare class Space {
   /** A collection's documents, sorted by id. */
   list(collection: string): ViewDoc[];
   on(type: 'change', fn: (event: ChangeEvent) => void): () => void;
-  off(type: 'change', fn: (event: ChangeEvent) => void): void;
+  /** Who is present changed (WebSocket only). */
+  on(type: 'presence', fn: (event: { space: string; members: PresenceMember[] }) => void): () => void;
+  off(type: 'change' | 'presence', fn: (event: any) => void): void;
+  /** Who is present in this space on the server's node (WebSocket only). */
+  readonly presence: PresenceMember[];
+  /** Shows this tab as present with a small JSON state (at most 1 KiB) until changed or closed. */
+  setPresence(state: Json): void;
   put(collection: string, id: string, value: Json, options?: WriteOptions): Promise<WriteResult>;
   patch(collection: string, id: string, mergePatch: Json, options?: WriteOptions): Promise<WriteResult>;
   delete(collection: string, id: string, options?: Pick<WriteOptions, 'ifVersion'>): Promise<WriteResult>;

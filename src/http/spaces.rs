@@ -14,12 +14,15 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use super::extract::{AuthUser, JsonBody};
 use crate::engine::{MutationInput, valid_collection, valid_id};
-use crate::protocol::{CatchUp, Cursor, Doc, MutationResult, Op, Origin, SpaceState, VersionInfo};
+use crate::protocol::{
+    CatchUp, Cursor, Doc, MutationResult, Op, Origin, PresenceList, SpaceState, VersionInfo,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/spaces/{space}/state", get(state))
         .route("/v1/spaces/{space}/version", get(version))
+        .route("/v1/spaces/{space}/presence", get(presence))
         .route(
             "/v1/spaces/{space}/docs/{collection}/{id}",
             get(get_doc)
@@ -129,6 +132,26 @@ async fn version(
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(resp)
+}
+
+/// Who is present in a space (on this node's WebSockets), as
+/// `presence_state` lists them.
+async fn presence(
+    State(st): State<AppState>,
+    AuthUser(who): AuthUser,
+    Path(space): Path<String>,
+) -> ApiResult<Json<PresenceList>> {
+    let name = st.engine.readable(&who, &space).await?;
+    let s = st.engine.space(&name).await?;
+    let members = st
+        .ws_hubs
+        .find(&s)
+        .map(|h| h.presence.members())
+        .unwrap_or_default();
+    Ok(Json(PresenceList {
+        space: name,
+        members,
+    }))
 }
 
 fn if_none_match(headers: &HeaderMap) -> Option<&str> {

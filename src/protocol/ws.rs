@@ -31,10 +31,29 @@ pub enum ClientMsg {
         #[serde(default)]
         nonce: Value,
     },
+    /// This connection's presence in a space it subscribes: a small state
+    /// of the client's choosing (at most 1 KiB of JSON), shown to every
+    /// subscriber until changed or the connection ends.
+    PresenceSet { space: String, state: Value },
 }
 
 impl ClientMsg {
-    pub const TYPES: [&'static str; 4] = ["hello", "auth", "mutate", "ping"];
+    pub const TYPES: [&'static str; 5] = ["hello", "auth", "mutate", "ping", "presence_set"];
+}
+
+/// `GET /v1/spaces/{space}/presence`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PresenceList {
+    pub space: String,
+    pub members: Vec<PresenceMember>,
+}
+
+/// One connection's presence in a space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PresenceMember {
+    pub user: String,
+    pub client_id: String,
+    pub state: Value,
 }
 
 /// A client's text frame as the WebSocket handler reads it: JSON, an object
@@ -134,6 +153,18 @@ pub enum ServerMsg {
     /// spaces on the connection keep flowing.
     Revoked {
         space: String,
+    },
+    /// Who is present in a space, sent after the space's first answer.
+    PresenceState {
+        space: String,
+        members: Vec<PresenceMember>,
+    },
+    /// Presence changes since: a changed state is a leave of the old and a
+    /// join of the new (Phoenix's shape).
+    PresenceDiff {
+        space: String,
+        joins: Vec<PresenceMember>,
+        leaves: Vec<PresenceMember>,
     },
 }
 

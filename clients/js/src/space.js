@@ -26,6 +26,41 @@ export class Space {
     this.lastSyncedMs = null; // restored from storage at attach, then set on every confirmation
     this._lastSavedSyncMs = 0; // the lastSyncedMs value last written to storage
     this.error = null;
+    this._presence = []; // [{user, client_id, state}] on this connection's node
+    this._presenceHandlers = new Set();
+    this._myPresence = undefined; // what setPresence asked for (sent again after a reconnect)
+  }
+
+  /** Who is present (WebSocket only): `[{user, client_id, state}]`, a copy. */
+  get presence() {
+    return clone(this._presence);
+  }
+
+  /** Shows this tab as present with a small JSON `state` (at most 1 KiB) until changed or closed. WebSocket only. */
+  setPresence(state) {
+    this._myPresence = clone(state);
+    this._client._sendPresence(this);
+  }
+
+  /** A `presence_state` or `presence_diff` frame. */
+  _onPresence(m) {
+    const same = (a, b) => a.user === b.user && a.client_id === b.client_id;
+    if (m.type === 'presence_state') {
+      this._presence = m.members || [];
+      // A new subscription (after a reconnect, say): show ourselves again.
+      if (this._myPresence !== undefined) this._client._sendPresence(this);
+    } else {
+      const leaves = m.leaves || [];
+      this._presence = this._presence.filter((p) => !leaves.some((l) => same(l, p))).concat(m.joins || []);
+    }
+    const members = this.presence;
+    for (const fn of [...this._presenceHandlers]) {
+      try {
+        fn({ space: this.name, members });
+      } catch (e) {
+        console.error('tidemark: presence handler failed', e);
+      }
+    }
   }
 
   /** What this client holds: `{epoch, version}`, or null before any answer. */
@@ -62,15 +97,17 @@ export class Space {
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  /** `on('change', fn)`: fn({space, source, changes: [{collection, id, value, previous}]}). Returns an unsubscribe function. */
+  /** `on('change', fn)`: fn({space, source, changes: [{collection, id, value, previous}]}); `on('presence', fn)`: fn({space, members}). Returns an unsubscribe function. */
   on(type, fn) {
-    if (type !== 'change') throw new TypeError(`unknown event ${type}`);
-    this._handlers.add(fn);
-    return () => this._handlers.delete(fn);
+    const set = type === 'change' ? this._handlers : type === 'presence' ? this._presenceHandlers : null;
+    if (!set) throw new TypeError(`unknown event ${type}`);
+    set.add(fn);
+    return () => set.delete(fn);
   }
 
   off(type, fn) {
     this._handlers.delete(fn);
+    this._presenceHandlers.delete(fn);
   }
 
   /** Replaces a document. `{ifVersion}`: only if it is at that version (0: absent); `{debounceMs}`: fold quick successive writes. */

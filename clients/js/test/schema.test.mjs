@@ -109,10 +109,10 @@ const DEFS = { Origin: 'Origin', ErrorDetail: 'ErrorDetail', WsLimits: 'WsLimits
 const TAGGED = {
   'mutation-result.json': { tag: 'status', map: { ack: 'MutationAck', reject: 'MutationReject' } },
   'catch-up.json': { tag: 'kind', map: { snapshot: 'CatchUpSnapshot', events: 'CatchUpEvents', up_to_date: 'CatchUpUpToDate' } },
-  'ws-client-message.json': { tag: 'type', map: { hello: 'HelloMsg', auth: 'AuthMsg', mutate: 'MutateMsg', ping: 'PingMsg' } },
+  'ws-client-message.json': { tag: 'type', map: { hello: 'HelloMsg', auth: 'AuthMsg', mutate: 'MutateMsg', ping: 'PingMsg', presence_set: 'PresenceSetMsg' } },
   'ws-server-message.json': {
     tag: 'type',
-    map: { welcome: 'WelcomeMsg', snapshot: 'SnapshotMsg', events: 'EventsMsg', up_to_date: 'UpToDateMsg', ack: 'AckMsg', reject: 'RejectMsg', pong: 'PongMsg', error: 'ErrorMsg', revoked: 'RevokedMsg' },
+    map: { welcome: 'WelcomeMsg', snapshot: 'SnapshotMsg', events: 'EventsMsg', up_to_date: 'UpToDateMsg', ack: 'AckMsg', reject: 'RejectMsg', pong: 'PongMsg', error: 'ErrorMsg', revoked: 'RevokedMsg', presence_state: 'PresenceStateMsg', presence_diff: 'PresenceDiffMsg' },
   },
 };
 

@@ -12,7 +12,8 @@ use super::{
 use crate::domain::lockbox::{LockboxEntry, LockboxList, ResolvedModelConfig, ValidateResponse};
 use crate::domain::validate::SERVER_OWNED;
 use crate::protocol::{
-    Doc, ErrorBody, MutationResult, SpaceState, SyncRequest, SyncResponse, VersionInfo,
+    Doc, ErrorBody, MutationResult, PresenceList, SpaceState, SyncRequest, SyncResponse,
+    VersionInfo,
 };
 
 /// A row with everything but the method, path and summary empty.
@@ -167,6 +168,11 @@ fn v1(s: &mut Schemas) -> Vec<Op> {
             .ok(200, json_ok_etag("The version.", s.of::<VersionInfo>()))
             .ok(304, json!({"description": "Not modified: the If-None-Match tag is current."}))
             .fails(&[400, 403, 404, 422, 503]),
+        op("get", "/v1/spaces/{space}/presence", "v1", "Who is present in a space")
+            .describe("The WebSocket connections present in the space on this node (`presence_set`), as `presence_state` lists them. Not durable; never changes the space's version.")
+            .param(space())
+            .ok(200, json_ok("Present connections, in arrival order.", s.of::<PresenceList>()))
+            .fails(&[403, 404, 422, 503]),
         doc_params(op("get", "/v1/spaces/{space}/docs/{collection}/{id}", "v1", "One document"))
             .ok(200, json_ok_etag("The document; `ETag` is its version.", s.of::<Doc>()))
             .fails(&[403, 404, 422, 503]),

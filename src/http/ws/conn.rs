@@ -386,7 +386,35 @@ impl Conn {
                 space,
                 ops,
             } => self.on_mutate(mutation_id, space, ops).await,
+            ClientMsg::PresenceSet { space, state } => self.on_presence(&space, state),
         }
+    }
+
+    /// `presence_set`: in a space this connection subscribes, after `hello`.
+    fn on_presence(&mut self, space: &str, state: serde_json::Value) -> Flow {
+        let Some(client_id) = self.client_id.clone() else {
+            return self.bad(
+                "bad_message",
+                "send hello with your client_id before presence_set",
+            );
+        };
+        let sub = self
+            .who
+            .resolve(space)
+            .ok()
+            .and_then(|name| self.subs.get(&name).map(|s| (name, s.hub.clone())));
+        let Some((name, hub)) = sub else {
+            return self.bad(
+                "bad_message",
+                format!("subscribe to `{space}` before setting presence in it"),
+            );
+        };
+        if let Err(why) = super::presence::check_state(&state) {
+            return self.bad("too_large", why);
+        }
+        hub.presence
+            .set(&name, &self.out, &self.who.user, &client_id, state);
+        Flow::Continue
     }
 
     fn on_auth(&mut self, token: &str) -> Flow {
@@ -497,6 +525,7 @@ impl Conn {
         let frame = hub.answer_frame(&name, answer);
         self.out
             .go_live(hub.key(), Some(frame), version, &|| hub.pushed_upto());
+        hub.presence.watch(&name, &self.out);
         self.subs.insert(name, Sub { hub, epoch });
     }
 

@@ -49,6 +49,8 @@ pub struct Hub {
     /// asks for the same version while some outbox still holds it (a weak
     /// reference: the hub itself keeps nothing alive).
     snapshot: Mutex<Option<SharedSnapshot>>,
+    /// Who is present in this space (`presence.rs`).
+    pub presence: super::presence::Board,
 }
 
 struct SharedSnapshot {
@@ -121,6 +123,7 @@ impl Hubs {
 
     /// Removes `out` from the hub; the last one out stops its pusher.
     pub fn leave(&self, hub: &Hub, out: &Arc<Outbox>) {
+        hub.presence.leave(&hub.space.name, out);
         out.remove_link(hub.key);
         hub.subs().retain(|o| !Arc::ptr_eq(o, out));
         let gone = self
@@ -130,6 +133,13 @@ impl Hubs {
         if gone {
             hub.stop.notify_one();
         }
+    }
+
+    /// The hub of `space`, when it has WebSocket subscribers here.
+    pub fn find(&self, space: &Arc<Space>) -> Option<Arc<Hub>> {
+        self.map
+            .get(&(Arc::as_ptr(space) as usize))
+            .map(|h| h.clone())
     }
 
     /// Spaces with live WebSocket subscribers (for tests and metrics).
@@ -156,6 +166,7 @@ fn start(key: usize, space: &Arc<Space>) -> Arc<Hub> {
         pushed_upto: AtomicU64::new(version),
         stop: Notify::new(),
         snapshot: Mutex::new(None),
+        presence: Default::default(),
     });
     tokio::spawn(pusher(hub.clone(), rx, epoch, version));
     hub

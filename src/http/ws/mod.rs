@@ -5,6 +5,7 @@ mod fanout;
 mod handshake;
 mod outbox;
 mod pace;
+pub mod presence;
 
 use std::sync::Arc;
 

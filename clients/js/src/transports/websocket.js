@@ -64,6 +64,13 @@ export const websocketMethods = {
     this._wsSend(conn, { type: 'hello', protocol: PROTOCOL, client_id: this._main.cid, subscribe });
   },
 
+  /** Sends a space's presence on the open WebSocket (it is sent again with each new `presence_state`). */
+  _sendPresence(space) {
+    if (this._ws && this._ws.welcomed && space._myPresence !== undefined) {
+      this._wsSend(this._ws, { type: 'presence_set', space: space.name, state: space._myPresence });
+    }
+  },
+
   _wsSend(conn, msg) {
     return this._wsSendRaw(conn, JSON.stringify(msg));
   },
@@ -126,6 +133,12 @@ export const websocketMethods = {
       case 'error':
         this._onWsError(m);
         break;
+      case 'presence_state':
+      case 'presence_diff': {
+        const space = this._spaceFor(m.space);
+        if (space) space._onPresence(m);
+        break;
+      }
       case 'revoked':
         // Removed from this team space: its subscription ended for good.
         this._onWsError({ code: 'revoked', message: 'removed from this team space', space: m.space });
