@@ -57,6 +57,14 @@ pub fn follow(engine: &Engine, mut feed: mpsc::Receiver<Notice>) {
             let (Some(notice), Some(engine)) = (notice, weak.upgrade()) else {
                 return;
             };
+            // Presence is not a commit: handed to the transports as is.
+            let notice = match notice {
+                Notice::Presence(p) => {
+                    engine.presence_heard(p);
+                    continue;
+                }
+                n => n,
+            };
             engine.note_foreign();
             crate::obs::cluster_notice();
             match notice {
@@ -68,6 +76,7 @@ pub fn follow(engine: &Engine, mut feed: mpsc::Receiver<Notice>) {
                         want(&engine, &pending, &permits, space, u64::MAX);
                     }
                 }
+                Notice::Presence(_) => {}
             }
         }
     });

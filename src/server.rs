@@ -107,7 +107,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let domain_cfg = args.domain_config();
     let domain = crate::domain::setup::start(&engine, &domain_cfg, shutdown.clone()).await;
-    Ok(AppState {
+    let st = AppState {
         engine,
         auth: Arc::new(args.token_auth(&secret)),
         cfg: Arc::new(HttpConfig {
@@ -131,7 +131,10 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
         grace: Duration::from_secs(args.shutdown_grace_secs),
         lockbox: Arc::new(lockbox),
         domain: Arc::new(domain),
-    })
+    };
+    // Presence between nodes on one PostgreSQL (a no-op on SQLite).
+    crate::http::ws::relay::start(&st, st.cfg.ws.presence_interval);
+    Ok(st)
 }
 
 /// Binds the listener with a deep accept backlog: after a network blip

@@ -286,7 +286,10 @@ pub async fn provider_ws(s: &TestServer, token: &str, query: &str) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connect");
-    Ws { ws }
+    Ws {
+        ws,
+        presence: false,
+    }
 }
 
 async fn catalog_documents_are_validated(b: Backend) {

@@ -248,7 +248,10 @@ async fn provider_ws(s: &TestServer, token: &str, query: &str) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connect");
-    Ws { ws }
+    Ws {
+        ws,
+        presence: false,
+    }
 }
 
 async fn provider_sync_ws_streams_events_and_resumes(b: Backend) {

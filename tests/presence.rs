@@ -33,6 +33,7 @@ async fn until(ws: &mut Ws, kind: &str) -> Value {
 
 async fn join(s: &TestServer, token: &str, tab: &str, space: &str) -> (Ws, Value) {
     let mut ws = Ws::open(&s.base, token).await;
+    ws.presence = true;
     ws.hello(tab, json!({ space: null })).await;
     let state = until(&mut ws, "presence_state").await;
     (ws, state)

@@ -116,3 +116,100 @@ async fn a_removal_on_one_node_cuts_the_member_off_on_the_other() {
     again.hello("b-tab2", json!({ space.clone(): null })).await;
     assert_eq!(until(&mut again, "error").await["code"], "forbidden");
 }
+
+/// Presence is the union of the nodes': Bob present through node B is seen
+/// by Alice on node A (state, diffs and the HTTP list), and when node B
+/// stops, his entry leaves A's list within a few announcement intervals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_spans_nodes_and_leaves_with_a_node() {
+    let (_db, a, b) = common::cluster::two_nodes_with(|db| {
+        let mut args = common::args(db);
+        args.presence_interval_ms = 200;
+        args
+    })
+    .await;
+    let (alice, bob) = (a.token("alice"), a.token("bob"));
+    let (st, team) = a
+        .send(
+            "POST",
+            &alice,
+            "/v1/teams",
+            Some(json!({"name": "Presence"})),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let id = team["id"].as_str().unwrap().to_string();
+    let space = format!("team:{id}");
+    let path = format!("/v1/teams/{id}/members/bob");
+    assert_eq!(
+        a.send("PUT", &alice, &path, Some(json!({"role": "viewer"})))
+            .await
+            .0,
+        200
+    );
+    let mut wa = Ws::open(&a.base, &alice).await;
+    wa.presence = true;
+    wa.hello("a-tab", json!({ space.clone(): null })).await;
+    until(&mut wa, "presence_state").await;
+    wa.send(json!({"type": "presence_set", "space": space, "state": {"on": "a"}}))
+        .await;
+    let mut wb = Ws::open(&b.base, &bob).await;
+    wb.presence = true;
+    wb.hello("b-tab", json!({ space.clone(): null })).await;
+    // B learns of Alice from A's announcements (again every interval).
+    loop {
+        let m = wb.recv().await;
+        let listed = |v: &Value| {
+            v.as_array()
+                .is_some_and(|a| a.iter().any(|p| p["user"] == "alice"))
+        };
+        if (m["type"] == "presence_state" && listed(&m["members"]))
+            || (m["type"] == "presence_diff" && listed(&m["joins"]))
+        {
+            break;
+        }
+    }
+    wb.send(json!({"type": "presence_set", "space": space, "state": {"on": "b"}}))
+        .await;
+    loop {
+        let d = until(&mut wa, "presence_diff").await;
+        if d["joins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["user"] == "bob")
+        {
+            assert_eq!(d["joins"][0]["state"], json!({"on": "b"}), "{d}");
+            break;
+        }
+    }
+    let (_, listed) = a.get(&alice, &format!("/v1/spaces/{space}/presence")).await;
+    let users: Vec<&str> = listed["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users.len(), 2, "{listed}");
+    assert!(
+        users.contains(&"alice") && users.contains(&"bob"),
+        "{listed}"
+    );
+    // Node B goes away (its relay stops first, so it says nothing more):
+    // Bob's entry expires from A's presence.
+    b.stop().await;
+    drop(wb);
+    loop {
+        let d = until(&mut wa, "presence_diff").await;
+        if d["leaves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["user"] == "bob")
+        {
+            break;
+        }
+    }
+    let (_, listed) = a.get(&alice, &format!("/v1/spaces/{space}/presence")).await;
+    assert_eq!(listed["members"].as_array().unwrap().len(), 1, "{listed}");
+}

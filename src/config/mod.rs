@@ -189,6 +189,16 @@ pub struct ServeArgs {
     /// Outbound bytes queued per connection before it is treated as lagging.
     #[arg(global = true, long, env = "TIDEMARK_WS_QUEUE_BYTES", default_value_t = 1024 * 1024)]
     pub ws_queue_bytes: usize,
+    /// How often each node announces its presence entries to the other
+    /// nodes on the same PostgreSQL (another node's entry is dropped after
+    /// three intervals unheard), milliseconds.
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_PRESENCE_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub presence_interval_ms: u64,
     /// Bytes queued for all WebSocket and SSE clients together before
     /// connections holding more than 64 KiB that make no progress for 1 s
     /// are closed as slow consumers (docs/security.md, "Memory").
@@ -349,6 +359,7 @@ impl ServeArgs {
             max_frame_bytes: self.ws_max_frame_bytes,
             max_queue_bytes: self.ws_queue_bytes,
             outbound_budget_bytes: self.outbound_budget_bytes,
+            presence_interval: Duration::from_millis(self.presence_interval_ms),
             slow_consumer: Duration::from_millis(self.ws_slow_consumer_ms),
             auth_timeout: Duration::from_millis(self.ws_auth_timeout_ms),
             max_subscriptions: 16,

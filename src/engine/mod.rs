@@ -137,6 +137,9 @@ struct Inner {
     /// Other nodes' notices seen so far (`cluster.rs`): a space loaded while
     /// one arrived may have missed it.
     foreign: AtomicU64,
+    /// Other nodes' presence announcements, for the transports (`cluster.rs`
+    /// hands them in; `http/ws/relay.rs` reads them).
+    presence: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 /// A handle that does not keep the engine alive (for background tasks).
@@ -158,6 +161,7 @@ impl Engine {
                 cfg,
                 spaces: DashMap::new(),
                 held: Default::default(),
+                presence: tokio::sync::broadcast::channel(1024).0,
                 started: Instant::now(),
                 foreign: AtomicU64::new(0),
             }),
@@ -209,6 +213,22 @@ impl Engine {
             return Ok(());
         }
         self.refresh(&s).await
+    }
+
+    /// Other nodes' presence announcements as they arrive (lagging readers
+    /// lose the oldest; announcements repeat, so that heals).
+    pub fn presence_feed(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.inner.presence.subscribe()
+    }
+
+    /// An announcement heard from the store (`cluster.rs`).
+    pub(crate) fn presence_heard(&self, payload: String) {
+        let _ = self.inner.presence.send(payload.into());
+    }
+
+    /// Tells the other nodes sharing the database `payload` (presence).
+    pub async fn announce(&self, payload: &str) -> Result<(), EngineError> {
+        Ok(self.inner.store.announce(payload).await?)
     }
 
     /// Counts a notice from another node; called before it is acted on.

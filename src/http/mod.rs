@@ -57,6 +57,8 @@ pub struct WsConfig {
     pub max_queue_bytes: usize,
     /// Outbound bytes queued for all connections together (`pressure`).
     pub outbound_budget_bytes: usize,
+    /// Presence announcements between nodes (`ws/relay.rs`).
+    pub presence_interval: Duration,
     /// A connection whose queue makes no progress this long is closed (4009).
     pub slow_consumer: Duration,
     pub auth_timeout: Duration,

@@ -142,12 +142,7 @@ async fn presence(
     Path(space): Path<String>,
 ) -> ApiResult<Json<PresenceList>> {
     let name = st.engine.readable(&who, &space).await?;
-    let s = st.engine.space(&name).await?;
-    let members = st
-        .ws_hubs
-        .find(&s)
-        .map(|h| h.presence.members())
-        .unwrap_or_default();
+    let members = st.ws_hubs.presence.members(&name);
     Ok(Json(PresenceList {
         space: name,
         members,

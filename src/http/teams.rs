@@ -120,9 +120,9 @@ async fn create(
     JsonBody(body): JsonBody<NewTeam>,
 ) -> ApiResult<Response> {
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+    if name.is_empty() || body.name.chars().count() > MAX_NAME {
         return Err(ApiError::invalid(format!(
-            "`name` must be 1 to {MAX_NAME} printable characters"
+            "`name` must be 1 to {MAX_NAME} characters, not only spaces"
         )));
     }
     if !valid_user_id(&who.user) {

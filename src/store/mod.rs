@@ -159,6 +159,12 @@ pub trait Store: Send + Sync + 'static {
     /// (PostgreSQL `LISTEN`/`NOTIFY`; docs/architecture.md, "Several nodes"); `None` where one node owns
     /// the database (SQLite). The feed ends when the receiver is dropped.
     async fn watch(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Notice>>>;
+    /// Tells the other nodes sharing this database `payload` (presence:
+    /// PostgreSQL `NOTIFY` on its own channel, heard as `Notice::Presence`);
+    /// nothing where one node owns the database.
+    async fn announce(&self, _payload: &str) -> StoreResult<()> {
+        Ok(())
+    }
 }
 
 /// A space held against other nodes' commits ([`Store::lock_space`]).
@@ -177,6 +183,9 @@ pub enum Notice {
     /// The feed was interrupted (its connection dropped and came back):
     /// notices may have been missed, so every space may have moved.
     Missed,
+    /// Another node's announcement (presence, `http/ws/presence_relay.rs`),
+    /// as it sent it.
+    Presence(String),
 }
 
 /// Opens the store named by a URL: `sqlite://file.db`, `sqlite:///abs.db`,

@@ -15,6 +15,8 @@ use super::{Commit, CommitOutcome, Notice, StoreResult};
 
 /// The one channel every node listens on.
 pub(crate) const CHANNEL: &str = "tidemark";
+/// Nodes' presence announcements (not tied to commits).
+pub(crate) const PRESENCE_CHANNEL: &str = "tidemark_presence";
 
 /// Notices buffered between the listener and the engine; a full buffer makes
 /// the listener wait (PostgreSQL queues for it meanwhile).
@@ -92,6 +94,16 @@ pub(crate) async fn listen(url: &str, node: &str) -> StoreResult<mpsc::Receiver<
                 got = l.try_recv() => got,
             };
             match got {
+                Ok(Some(n)) if n.channel() == PRESENCE_CHANNEL => {
+                    // Every node's, ours included: the reader drops its own.
+                    if tx
+                        .send(Notice::Presence(n.payload().to_string()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
                 Ok(Some(n)) => {
                     if let Some(notice) = parse(n.payload(), &node)
                         && tx.send(notice).await.is_err()
@@ -121,7 +133,7 @@ pub(crate) async fn listen(url: &str, node: &str) -> StoreResult<mpsc::Receiver<
 
 async fn subscribe(url: &str) -> StoreResult<PgListener> {
     let mut l = PgListener::connect(url).await?;
-    l.listen(CHANNEL).await?;
+    l.listen_all([CHANNEL, PRESENCE_CHANNEL]).await?;
     Ok(l)
 }
 

@@ -52,6 +52,16 @@ impl PostgresStore {
         Ok(Some(super::notify::listen(&self.url, &self.node).await?))
     }
 
+    /// Presence to the other nodes (`NOTIFY` on its own channel).
+    async fn announce_others(&self, payload: &str) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(super::notify::PRESENCE_CHANNEL)
+            .bind(payload)
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.read
     }

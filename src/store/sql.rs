@@ -149,6 +149,10 @@ macro_rules! impl_sql_store {
             > {
                 self.watch_others().await
             }
+
+            async fn announce(&self, payload: &str) -> $crate::store::StoreResult<()> {
+                self.announce_others(payload).await
+            }
         }
     };
 }

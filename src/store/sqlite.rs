@@ -41,6 +41,11 @@ impl SqliteStore {
         Ok(None)
     }
 
+    /// One node owns a SQLite database: nobody to tell.
+    async fn announce_others(&self, _payload: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
     pub async fn open(url: &str) -> StoreResult<Self> {
         let memory = url.contains(":memory:");
         let opts = SqliteConnectOptions::from_str(url)?

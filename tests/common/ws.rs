@@ -12,6 +12,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
 pub struct Ws {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Return `presence_state` / `presence_diff` frames (skipped by
+    /// default: every subscription gets one, and most tests are about data).
+    pub presence: bool,
 }
 
 pub async fn connect(
@@ -33,7 +36,10 @@ pub async fn connect(
             .map(|v| v.to_str().unwrap()),
         Some("tidemark.v1")
     );
-    Ok(Ws { ws })
+    Ok(Ws {
+        ws,
+        presence: false,
+    })
 }
 
 impl Ws {
@@ -78,7 +84,12 @@ impl Ws {
                 .ok()??;
             match m {
                 Ok(Message::Text(t)) => {
-                    return Some(serde_json::from_str(&t).expect("server frames are JSON"));
+                    let v: Value = serde_json::from_str(&t).expect("server frames are JSON");
+                    let kind = v["type"].as_str().unwrap_or("");
+                    if !self.presence && kind.starts_with("presence_") {
+                        continue;
+                    }
+                    return Some(v);
                 }
                 Ok(Message::Close(f)) => panic!("closed unexpectedly: {f:?}"),
                 Ok(_) => continue,

@@ -43,7 +43,10 @@ async fn the_seed_front_ends_base_urls_are_served(b: Backend) {
     let (ws, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connect");
-    let mut ws = Ws { ws };
+    let mut ws = Ws {
+        ws,
+        presence: false,
+    };
     let first = ws.recv().await;
     assert_eq!(first["event_type"], "connected", "{first}");
     let second = ws.recv().await;

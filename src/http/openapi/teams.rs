@@ -31,14 +31,20 @@ fn id() -> Value {
 }
 
 fn user() -> Value {
-    path_param("user", "A user id.", "bob")
+    let mut p = path_param(
+        "user",
+        "A user id: printable, no spaces, `:` or `/` (422 otherwise).",
+        "bob",
+    );
+    p["schema"] = json!({"type": "string", "pattern": "^[!-.0-9;-~]{1,128}$"});
+    p
 }
 
 pub fn all() -> Vec<Op> {
     vec![
         op("post", "/v1/teams", "teams", "Create a team")
             .describe("The caller becomes its owner. Its space `team:{id}` holds its members (`_members`, written only here) and its name (`_team/info`).")
-            .body(object(json!({"name": {"type": "string", "minLength": 1, "maxLength": 100}})))
+            .body(object(json!({"name": {"type": "string", "maxLength": 100, "pattern": "\\S", "description": "1 to 100 characters, not only spaces (trimmed)."}})))
             .ok(201, json_ok("The new team, with the caller's role.", team()))
             .fails(&[503]),
         op("get", "/v1/teams", "teams", "The caller's teams")

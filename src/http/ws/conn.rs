@@ -402,8 +402,8 @@ impl Conn {
             .who
             .resolve(space)
             .ok()
-            .and_then(|name| self.subs.get(&name).map(|s| (name, s.hub.clone())));
-        let Some((name, hub)) = sub else {
+            .filter(|name| self.subs.contains_key(name));
+        let Some(name) = sub else {
             return self.bad(
                 "bad_message",
                 format!("subscribe to `{space}` before setting presence in it"),
@@ -412,7 +412,9 @@ impl Conn {
         if let Err(why) = super::presence::check_state(&state) {
             return self.bad("too_large", why);
         }
-        hub.presence
+        self.st
+            .ws_hubs
+            .presence
             .set(&name, &self.out, &self.who.user, &client_id, state);
         Flow::Continue
     }
@@ -525,7 +527,7 @@ impl Conn {
         let frame = hub.answer_frame(&name, answer);
         self.out
             .go_live(hub.key(), Some(frame), version, &|| hub.pushed_upto());
-        hub.presence.watch(&name, &self.out);
+        self.st.ws_hubs.presence.watch(&name, &self.out);
         self.subs.insert(name, Sub { hub, epoch });
     }
 

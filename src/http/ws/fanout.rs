@@ -35,6 +35,8 @@ const SHARD_MIN: usize = 1024;
 #[derive(Default)]
 pub struct Hubs {
     map: DashMap<usize, Arc<Hub>>,
+    /// Who is present in each space (`presence.rs`).
+    pub presence: super::presence::Presence,
 }
 
 /// One space's subscribers and its pusher.
@@ -49,8 +51,6 @@ pub struct Hub {
     /// asks for the same version while some outbox still holds it (a weak
     /// reference: the hub itself keeps nothing alive).
     snapshot: Mutex<Option<SharedSnapshot>>,
-    /// Who is present in this space (`presence.rs`).
-    pub presence: super::presence::Board,
 }
 
 struct SharedSnapshot {
@@ -123,7 +123,7 @@ impl Hubs {
 
     /// Removes `out` from the hub; the last one out stops its pusher.
     pub fn leave(&self, hub: &Hub, out: &Arc<Outbox>) {
-        hub.presence.leave(&hub.space.name, out);
+        self.presence.leave(&hub.space.name, out);
         out.remove_link(hub.key);
         hub.subs().retain(|o| !Arc::ptr_eq(o, out));
         let gone = self
@@ -166,7 +166,6 @@ fn start(key: usize, space: &Arc<Space>) -> Arc<Hub> {
         pushed_upto: AtomicU64::new(version),
         stop: Notify::new(),
         snapshot: Mutex::new(None),
-        presence: Default::default(),
     });
     tokio::spawn(pusher(hub.clone(), rx, epoch, version));
     hub

@@ -6,6 +6,7 @@ mod handshake;
 mod outbox;
 mod pace;
 pub mod presence;
+pub mod relay;
 
 use std::sync::Arc;
 

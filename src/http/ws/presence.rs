@@ -3,17 +3,27 @@
 //! and leaves). One entry per WebSocket connection and space, set by the
 //! connection (`presence_set`), gone when it unsubscribes, is revoked, or
 //! ends — closed, killed, or silent past the heartbeat timeout (the
-//! connection task's end drops its subscriptions). Presence lives in memory
-//! on the node holding the connection: it is not durable and never changes
-//! a space's version.
+//! connection task's end drops its subscriptions). Not durable; never a
+//! version.
 //!
-//! Each space's board is kept by its hub (`fanout.rs`); its lock orders
-//! every change and every newcomer's `presence_state`, so a subscriber sees
-//! the state once, then each diff after it.
+//! Several nodes on one PostgreSQL: each node announces its own entries to
+//! the others (`relay.rs`: on every change, and again every
+//! `TIDEMARK_PRESENCE_INTERVAL_MS`), and holds theirs beside its own, so a
+//! space's presence is the union of the nodes'. An entry another node has
+//! not announced for three intervals is dropped: a node that dies takes its
+//! members' presence with it.
+//!
+//! A space's lock orders every change and every newcomer's
+//! `presence_state`, so a subscriber sees the state once, then each diff
+//! after it.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tokio::sync::mpsc;
 
 use super::outbox::Outbox;
 use crate::protocol::{PresenceMember, ServerMsg};
@@ -21,37 +31,80 @@ use crate::protocol::{PresenceMember, ServerMsg};
 /// Largest presence state, as JSON.
 pub const MAX_STATE_BYTES: usize = 1024;
 
-#[derive(Default)]
-pub struct Board {
-    inner: Mutex<Inner>,
+/// Every space's presence on this node: its own connections' and, with
+/// several nodes, the others'.
+pub struct Presence {
+    /// This node's id in its announcements.
+    node: String,
+    spaces: DashMap<String, Board>,
+    /// Announcements for the other nodes, sent by the relay.
+    outgoing: mpsc::UnboundedSender<String>,
+    pub(crate) outgoing_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
 }
 
 #[derive(Default)]
-struct Inner {
-    /// Entries by connection (its outbox's address).
-    entries: Vec<(usize, PresenceMember)>,
+struct Board {
+    entries: Vec<Entry>,
     /// Connections that were sent `presence_state` and get the diffs.
     watchers: Vec<Arc<Outbox>>,
+}
+
+struct Entry {
+    from: From,
+    member: PresenceMember,
+    /// Last announced (other nodes' entries expire).
+    seen: Instant,
+}
+
+#[derive(PartialEq)]
+enum From {
+    /// A connection here (its outbox's address).
+    Here(usize),
+    /// A connection on another node.
+    Node(String, u64),
+}
+
+/// What nodes tell each other (`NOTIFY` payloads, under 8000 bytes: a
+/// state is at most 1 KiB).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Announce {
+    pub n: String,
+    pub s: String,
+    pub c: u64,
+    /// The entry (set), or none (left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<PresenceMember>,
+}
+
+impl Default for Presence {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Presence {
+            node: uuid::Uuid::new_v4().simple().to_string(),
+            spaces: DashMap::new(),
+            outgoing: tx,
+            outgoing_rx: Mutex::new(Some(rx)),
+        }
+    }
 }
 
 fn key(out: &Arc<Outbox>) -> usize {
     Arc::as_ptr(out) as usize
 }
 
-impl Board {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+impl Presence {
+    /// Everyone present in `space`, in arrival order.
+    pub fn members(&self, space: &str) -> Vec<PresenceMember> {
+        self.spaces
+            .get(space)
+            .map(|b| b.entries.iter().map(|e| e.member.clone()).collect())
+            .unwrap_or_default()
     }
 
-    /// Everyone present, in arrival order.
-    pub fn members(&self) -> Vec<PresenceMember> {
-        self.lock().entries.iter().map(|(_, m)| m.clone()).collect()
-    }
-
-    /// `out` starts watching: it gets the current state, then every diff.
+    /// `out` starts watching `space`: it gets the current state, then every diff.
     pub fn watch(&self, space: &str, out: &Arc<Outbox>) {
-        let mut i = self.lock();
-        let members = i.entries.iter().map(|(_, m)| m.clone()).collect();
+        let mut b = self.spaces.entry(space.to_string()).or_default();
+        let members = b.entries.iter().map(|e| e.member.clone()).collect();
         out.text(
             &ServerMsg::PresenceState {
                 space: space.to_string(),
@@ -59,44 +112,149 @@ impl Board {
             }
             .to_json(),
         );
-        if !i.watchers.iter().any(|w| Arc::ptr_eq(w, out)) {
-            i.watchers.push(out.clone());
+        if !b.watchers.iter().any(|w| Arc::ptr_eq(w, out)) {
+            b.watchers.push(out.clone());
         }
     }
 
-    /// Sets `out`'s entry and tells every watcher.
+    /// Sets `out`'s entry in `space`, tells every watcher and the other nodes.
     pub fn set(&self, space: &str, out: &Arc<Outbox>, user: &str, client_id: &str, state: Value) {
         let member = PresenceMember {
             user: user.to_string(),
             client_id: client_id.to_string(),
             state,
         };
-        let mut i = self.lock();
         let k = key(out);
-        let leaves = match i.entries.iter_mut().find(|(c, _)| *c == k) {
-            Some((_, m)) if *m == member => return,
-            Some((_, m)) => vec![std::mem::replace(m, member.clone())],
+        if self.put(space, From::Here(k), member.clone()) {
+            self.announce(space, k as u64, Some(member));
+        }
+    }
+
+    /// `out` leaves `space`: its entry goes (told to the others) and it
+    /// stops watching.
+    pub fn leave(&self, space: &str, out: &Arc<Outbox>) {
+        let Some(mut b) = self.spaces.get_mut(space) else {
+            return;
+        };
+        b.watchers.retain(|w| !Arc::ptr_eq(w, out));
+        let k = key(out);
+        let gone = take(&mut b, space, |e| e.from == From::Here(k));
+        let empty = b.entries.is_empty() && b.watchers.is_empty();
+        drop(b);
+        if !gone.is_empty() {
+            self.announce(space, k as u64, None);
+        }
+        if empty {
+            self.spaces
+                .remove_if(space, |_, b| b.entries.is_empty() && b.watchers.is_empty());
+        }
+    }
+
+    /// Adds or replaces an entry; false when nothing changed.
+    fn put(&self, space: &str, from: From, member: PresenceMember) -> bool {
+        let mut b = self.spaces.entry(space.to_string()).or_default();
+        let now = Instant::now();
+        let leaves = match b.entries.iter_mut().find(|e| e.from == from) {
+            Some(e) if e.member == member => {
+                e.seen = now;
+                return false;
+            }
+            Some(e) => {
+                e.seen = now;
+                vec![std::mem::replace(&mut e.member, member.clone())]
+            }
             None => {
-                i.entries.push((k, member.clone()));
+                b.entries.push(Entry {
+                    from,
+                    member: member.clone(),
+                    seen: now,
+                });
                 vec![]
             }
         };
-        broadcast(&i, space, vec![member], leaves);
+        broadcast(&b, space, vec![member], leaves);
+        true
     }
 
-    /// `out` leaves: its entry goes (told to the others) and it stops watching.
-    pub fn leave(&self, space: &str, out: &Arc<Outbox>) {
-        let mut i = self.lock();
-        let k = key(out);
-        i.watchers.retain(|w| !Arc::ptr_eq(w, out));
-        if let Some(at) = i.entries.iter().position(|(c, _)| *c == k) {
-            let (_, gone) = i.entries.remove(at);
-            broadcast(&i, space, vec![], vec![gone]);
+    fn announce(&self, space: &str, conn: u64, m: Option<PresenceMember>) {
+        let a = Announce {
+            n: self.node.clone(),
+            s: space.to_string(),
+            c: conn,
+            m,
+        };
+        if let Ok(text) = serde_json::to_string(&a) {
+            let _ = self.outgoing.send(text);
+        }
+    }
+
+    /// Every entry of this node again (the relay's tick): the other nodes
+    /// keep them only while they hear them.
+    pub(crate) fn announce_all(&self) {
+        let mut all = Vec::new();
+        for b in self.spaces.iter() {
+            for e in &b.entries {
+                if let From::Here(k) = e.from {
+                    all.push((b.key().clone(), k as u64, e.member.clone()));
+                }
+            }
+        }
+        for (space, conn, m) in all {
+            self.announce(&space, conn, Some(m));
+        }
+    }
+
+    /// Another node's announcement (our own are ignored).
+    pub(crate) fn heard(&self, payload: &str) {
+        let Ok(a) = serde_json::from_str::<Announce>(payload) else {
+            return;
+        };
+        if a.n == self.node {
+            return;
+        }
+        let from = From::Node(a.n, a.c);
+        match a.m {
+            Some(m) => {
+                self.put(&a.s, from, m);
+            }
+            None => {
+                if let Some(mut b) = self.spaces.get_mut(&a.s) {
+                    take(&mut b, &a.s, |e| e.from == from);
+                }
+            }
+        }
+    }
+
+    /// Drops other nodes' entries not announced for `ttl`.
+    pub(crate) fn expire(&self, ttl: Duration) {
+        for mut b in self.spaces.iter_mut() {
+            let space = b.key().clone();
+            let stale = |e: &Entry| matches!(e.from, From::Node(..)) && e.seen.elapsed() > ttl;
+            if b.entries.iter().any(stale) {
+                take(&mut b, &space, stale);
+            }
         }
     }
 }
 
-fn broadcast(i: &Inner, space: &str, joins: Vec<PresenceMember>, leaves: Vec<PresenceMember>) {
+/// Removes the entries `gone` picks and tells the watchers.
+fn take(b: &mut Board, space: &str, gone: impl Fn(&Entry) -> bool) -> Vec<PresenceMember> {
+    let mut leaves = Vec::new();
+    b.entries.retain(|e| {
+        if gone(e) {
+            leaves.push(e.member.clone());
+            false
+        } else {
+            true
+        }
+    });
+    if !leaves.is_empty() {
+        broadcast(b, space, vec![], leaves.clone());
+    }
+    leaves
+}
+
+fn broadcast(b: &Board, space: &str, joins: Vec<PresenceMember>, leaves: Vec<PresenceMember>) {
     let frame = crate::protocol::wsframe::text(
         &ServerMsg::PresenceDiff {
             space: space.to_string(),
@@ -105,7 +263,7 @@ fn broadcast(i: &Inner, space: &str, joins: Vec<PresenceMember>, leaves: Vec<Pre
         }
         .to_json(),
     );
-    for w in &i.watchers {
+    for w in &b.watchers {
         w.push(frame.clone());
     }
 }
