@@ -102,7 +102,11 @@ async fn only_admin_tokens_are_answered(b: Backend) {
     for path in paths {
         let r = s.http.get(s.url(path)).send().await.unwrap();
         let (st, v) = common::decode(r).await;
-        assert_eq!((st, v["error"]["code"].as_str()), (401, Some("unauthorized")), "{path}: {v}");
+        assert_eq!(
+            (st, v["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{path}: {v}"
+        );
         for role in [Role::User, Role::Service] {
             let (st, v) = s.get(&token("alice", role), path).await;
             assert_eq!(st, 403, "{path} as {role:?}: {v}");
@@ -120,7 +124,11 @@ async fn only_admin_tokens_are_answered(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    for (tok, status) in [(None, 401), (Some(s.token("alice")), 403), (Some(admin.clone()), 200)] {
+    for (tok, status) in [
+        (None, 401),
+        (Some(s.token("alice")), 403),
+        (Some(admin.clone()), 200),
+    ] {
         let q = tok.map_or(String::new(), |t| format!("?access_token={t}"));
         let r = s
             .http
@@ -130,16 +138,20 @@ async fn only_admin_tokens_are_answered(b: Backend) {
             .unwrap();
         assert_eq!(r.status(), status, "stream with {q}");
     }
-    let (st, v) = s.get(&admin, "/v1/admin/spaces/user:alice/events?limit=0").await;
+    let (st, v) = s
+        .get(&admin, "/v1/admin/spaces/user:alice/events?limit=0")
+        .await;
     assert_eq!((st, v["error"]["code"].as_str()), (422, Some("invalid")));
 
     // The page itself is public and holds no data; it loads nothing from elsewhere.
     let r = s.http.get(s.url("/admin")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .starts_with("default-src 'none'"));
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
     assert!(r.text().await.unwrap().contains("/admin/admin.js"));
     s.stop().await;
 }
@@ -149,28 +161,47 @@ async fn lockbox_values_never_reach_the_inspector(b: Backend) {
     let alice = s.token("alice");
     let admin = token("root", Role::Admin);
     let mut live = Stream::open(&s, &admin, "space=user:alice").await;
-    assert!(live.find(Duration::from_secs(5), |n, d| n == "events" && d["reset"] == true).await.is_some());
+    assert!(
+        live.find(Duration::from_secs(5), |n, d| n == "events"
+            && d["reset"] == true)
+            .await
+            .is_some()
+    );
 
     let key = openai_key("OKAY");
     let (st, v) = put_key(&s, &alice, "openai", &key).await;
     assert_eq!(st, 200, "{v}");
     // The same key pasted into an ordinary collection, as a field and as text.
-    let note = json!({"text": "hello", "api_key": key, "pasted": key, "nested": [{"client_secret": "x"}]});
+    let note =
+        json!({"text": "hello", "api_key": key, "pasted": key, "nested": [{"client_secret": "x"}]});
     let (st, v) = s
-        .send("PUT", &alice, "/v1/spaces/user:me/docs/notes/n1", Some(note))
+        .send(
+            "PUT",
+            &alice,
+            "/v1/spaces/user:me/docs/notes/n1",
+            Some(note),
+        )
         .await;
     assert_eq!(st, 200, "{v}");
     let rows = lockbox_rows(&db).await;
     assert_eq!(rows.len(), 1);
     let sealed = rows[0].2.clone();
-    assert!(live.find(Duration::from_secs(5), |n, d| n == "events" && d["version"] == 2).await.is_some());
+    assert!(
+        live.find(Duration::from_secs(5), |n, d| n == "events"
+            && d["version"] == 2)
+            .await
+            .is_some()
+    );
 
     let (st, events) = s.get(&admin, "/v1/admin/spaces/user:alice/events").await;
     assert_eq!(st, 200, "{events}");
     let evs = events["events"].as_array().unwrap();
     assert_eq!(evs.len(), 2, "{events}");
     let lockbox = evs.iter().find(|e| e["collection"] == "lockbox").unwrap();
-    assert_eq!((&lockbox["value"], &lockbox["redacted"]), (&Value::Null, &json!(true)));
+    assert_eq!(
+        (&lockbox["value"], &lockbox["redacted"]),
+        (&Value::Null, &json!(true))
+    );
     let n1 = evs.iter().find(|e| e["collection"] == "notes").unwrap();
     assert_eq!(n1["redacted"], true);
     assert_eq!(
@@ -183,7 +214,10 @@ async fn lockbox_values_never_reach_the_inspector(b: Backend) {
     for text in [events.to_string(), overview.to_string(), live.all.clone()] {
         assert!(!text.contains(&key), "the key reached the inspector");
         assert!(!text.contains(body), "the ciphertext reached the inspector");
-        assert!(!text.contains("\"1a2b\""), "the key's last 4 reached the inspector");
+        assert!(
+            !text.contains("\"1a2b\""),
+            "the key's last 4 reached the inspector"
+        );
     }
     s.stop().await;
 }
@@ -195,7 +229,10 @@ async fn overview_counts_a_live_websocket_and_the_stream_a_write(b: Backend) {
     let mut w = Ws::open(&s.base, &bob).await;
     w.hello("tab1", json!({"user:me": null})).await;
     let first = w.recv().await;
-    assert!(first["type"] == "snapshot" || first["type"] == "events", "{first}");
+    assert!(
+        first["type"] == "snapshot" || first["type"] == "events",
+        "{first}"
+    );
 
     let (st, o) = s.get(&admin, "/v1/admin/overview").await;
     assert_eq!(st, 200, "{o}");
@@ -210,18 +247,41 @@ async fn overview_counts_a_live_websocket_and_the_stream_a_write(b: Backend) {
     assert!(o["totals"]["loaded_spaces"].as_u64().unwrap() >= 2, "{o}");
     let providers = o["catalog"]["providers"].as_array().unwrap();
     assert!(
-        providers.iter().any(|p| p["id"] == "openai" && p["status"].is_string()),
+        providers
+            .iter()
+            .any(|p| p["id"] == "openai" && p["status"].is_string()),
         "{o}"
     );
 
     let mut live = Stream::open(&s, &admin, "space=user:bob").await;
-    assert!(live.find(Duration::from_secs(5), |n, d| n == "events" && d["reset"] == true).await.is_some());
-    assert!(live.find(Duration::from_secs(2), |n, _| n == "stats").await.is_some());
+    assert!(
+        live.find(Duration::from_secs(5), |n, d| n == "events"
+            && d["reset"] == true)
+            .await
+            .is_some()
+    );
+    assert!(
+        live.find(Duration::from_secs(2), |n, _| n == "stats")
+            .await
+            .is_some()
+    );
     let wrote = Instant::now();
-    let ack = s.put(&bob, "cli", 1, "user:me", "notes", "n1", json!({"text": "hi"})).await;
+    let ack = s
+        .put(
+            &bob,
+            "cli",
+            1,
+            "user:me",
+            "notes",
+            "n1",
+            json!({"text": "hi"}),
+        )
+        .await;
     assert_eq!(ack["status"], "ack", "{ack}");
     let ev = live
-        .find(Duration::from_secs(1), |n, d| n == "events" && d["reset"] == false)
+        .find(Duration::from_secs(1), |n, d| {
+            n == "events" && d["reset"] == false
+        })
         .await
         .expect("the write's event within a second");
     assert_eq!(ev["events"][0]["collection"], "notes");

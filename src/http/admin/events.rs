@@ -69,16 +69,18 @@ pub async fn recent_events(
     let name = who.resolve(&space)?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid(format!(
-            "limit must be 1 to {MAX_LIMIT}"
-        )));
+        return Err(ApiError::invalid(format!("limit must be 1 to {MAX_LIMIT}")));
     }
     let s = st.engine.space(&name).await?;
     Ok(Json(recent(&st.engine, &s, limit).await?))
 }
 
 /// The last `limit` events of a space, redacted.
-pub async fn recent(engine: &Engine, s: &Arc<Space>, limit: u64) -> Result<AdminEvents, EngineError> {
+pub async fn recent(
+    engine: &Engine,
+    s: &Arc<Space>,
+    limit: u64,
+) -> Result<AdminEvents, EngineError> {
     let (epoch, version) = {
         let d = s.read();
         (d.epoch.to_string(), d.version)
@@ -88,10 +90,7 @@ pub async fn recent(engine: &Engine, s: &Arc<Space>, limit: u64) -> Result<Admin
         version: version.saturating_sub(limit),
     };
     let events = match engine.catch_up(s, Some(&from)).await? {
-        CatchUp::Events { events, .. } => events
-            .iter()
-            .filter_map(|e| shown(e.0.get()))
-            .collect(),
+        CatchUp::Events { events, .. } => events.iter().filter_map(|e| shown(e.0.get())).collect(),
         // The log no longer reaches that far back (or the space was
         // reloaded meanwhile): what the ring holds.
         _ => {

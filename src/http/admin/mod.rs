@@ -44,7 +44,10 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(|| async { asset("text/html; charset=utf-8", PAGE) }))
+        .route(
+            "/admin",
+            get(|| async { asset("text/html; charset=utf-8", PAGE) }),
+        )
         .route(
             "/admin/admin.js",
             get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),

@@ -152,13 +152,24 @@ mod tests {
 
     #[test]
     fn secret_collections_show_nothing() {
-        for c in ["lockbox", "api_keys", "oauthTokens", "user-secrets", "sealed"] {
+        for c in [
+            "lockbox",
+            "api_keys",
+            "oauthTokens",
+            "user-secrets",
+            "sealed",
+        ] {
             let (v, r) = redact(c, json!({"last4": "1a2b", "configured": true}));
             assert_eq!((v, r), (Value::Null, true), "{c}");
         }
         // A deletion (no value) withholds nothing.
         assert_eq!(redact("lockbox", Value::Null), (Value::Null, false));
-        for c in ["settings", "model_preferences", "messages", "keyboard_layouts"] {
+        for c in [
+            "settings",
+            "model_preferences",
+            "messages",
+            "keyboard_layouts",
+        ] {
             assert!(!secret_collection(c), "{c}");
         }
     }

@@ -41,7 +41,11 @@ pub fn parse(text: &str) -> (Counters, Connections) {
         let Ok(v) = value.trim().parse::<f64>() else {
             continue;
         };
-        let v = if v.is_finite() && v > 0.0 { v as u64 } else { 0 };
+        let v = if v.is_finite() && v > 0.0 {
+            v as u64
+        } else {
+            0
+        };
         match name {
             "tidemark_events_committed_total" => c.events_committed = v,
             "tidemark_live_frames_total" => c.live_frames = v,
@@ -66,7 +70,10 @@ mod tests {
                     tidemark_connections{transport=\"sse\"} 1\n\
                     tidemark_connections{transport=\"long_poll\"} 0\n";
         let (c, n) = super::parse(text);
-        assert_eq!((c.events_committed, c.live_frames, c.ws_bytes_sent), (12, 30, 0));
+        assert_eq!(
+            (c.events_committed, c.live_frames, c.ws_bytes_sent),
+            (12, 30, 0)
+        );
         assert_eq!((n.ws, n.sse, n.long_poll), (2, 1, 0));
     }
 }

@@ -91,7 +91,8 @@ pub async fn stream(
             _ = feed(&engine, watched, &tx) => {}
         }
     });
-    let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>)));
+    let body =
+        futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(Ok::<_, Infallible>)));
     Ok((
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -103,7 +104,11 @@ pub async fn stream(
 }
 
 /// Writes the feed until the page goes away or falls behind.
-async fn feed(engine: &crate::engine::Engine, watched: Option<Arc<Space>>, tx: &mpsc::Sender<Bytes>) {
+async fn feed(
+    engine: &crate::engine::Engine,
+    watched: Option<Arc<Space>>,
+    tx: &mpsc::Sender<Bytes>,
+) {
     let mut live = watched.as_ref().map(|s| s.live.subscribe());
     let mut delivered = match &watched {
         Some(s) => match send_recent(engine, s, tx).await {
@@ -221,5 +226,9 @@ fn unix_now() -> (u64, u32) {
 }
 
 fn json_message<T: Serialize>(kind: &str, v: &T) -> Bytes {
-    message(kind, None, serde_json::to_string(v).unwrap_or_default().as_bytes())
+    message(
+        kind,
+        None,
+        serde_json::to_string(v).unwrap_or_default().as_bytes(),
+    )
 }
