@@ -85,7 +85,8 @@ fn mask(v: &mut Value) -> bool {
         Value::Object(m) => {
             let mut any = false;
             for (k, x) in m.iter_mut() {
-                if secret_field(k) && !x.is_null() {
+                // A flag (`apiKeyConfigured: true`) holds no secret.
+                if secret_field(k) && !x.is_null() && !x.is_boolean() {
                     *x = Value::String(MASK.into());
                     any = true;
                 } else {
@@ -181,7 +182,7 @@ mod tests {
             json!({
                 "theme": "dark", "apiKey": "abc", "nested": [{"client_secret": "x", "max_tokens": 5}],
                 "note": "sk-proj-0123456789abcdefghij", "key_version": "k1", "sealed": "v1.AAAA",
-                "jwt": "eyJhbGciOi.eyJzdWIi.sig", "auth": "Bearer abc",
+                "jwt": "eyJhbGciOi.eyJzdWIi.sig", "auth": "Bearer abc", "apiKeyConfigured": true,
             }),
         );
         assert!(r);
@@ -190,7 +191,7 @@ mod tests {
             json!({
                 "theme": "dark", "apiKey": MASK, "nested": [{"client_secret": MASK, "max_tokens": 5}],
                 "note": MASK, "key_version": "k1", "sealed": MASK,
-                "jwt": MASK, "auth": MASK,
+                "jwt": MASK, "auth": MASK, "apiKeyConfigured": true,
             })
         );
         let plain = json!({"theme": "light", "model": "gpt-4o", "count": 3});
