@@ -237,7 +237,12 @@ export interface ErrorMsg {
   message: string;
   space?: string | null;
 }
-export type ServerMsg = WelcomeMsg | SnapshotMsg | EventsMsg | UpToDateMsg | EventMsg | AckMsg | RejectMsg | PongMsg | ErrorMsg;
+/** Removed from this team space: its subscription ended (after the removing event). */
+export interface RevokedMsg {
+  type: 'revoked';
+  space: string;
+}
+export type ServerMsg = WelcomeMsg | SnapshotMsg | EventsMsg | UpToDateMsg | EventMsg | AckMsg | RejectMsg | PongMsg | ErrorMsg | RevokedMsg;
 
 // ───────────────────────────── client surface ────────────────────────────────
 

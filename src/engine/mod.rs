@@ -10,6 +10,7 @@ mod mutate;
 mod outage;
 mod reach;
 pub mod space;
+pub mod team;
 mod when;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use serde_json::value::RawValue;
 
-pub use access::{CATALOG, Principal, Role, valid_user_id};
+pub use access::{CATALOG, Principal, Role, team_of, valid_team_id, valid_user_id};
 pub use apply::{Change, Limits, Rejection, apply_ops, merge_patch, valid_collection, valid_id};
 pub use mutate::MutationInput;
 pub use reach::REACH_TIMEOUT;

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::apply::{Change, Rejection, apply_ops};
 use super::space::{DocEntry, EventRec, Live, Space};
-use super::{Engine, EngineError, Principal};
+use super::{Engine, EngineError, Principal, team_of};
 use crate::protocol::{MutationResult, Op, Origin, RejectCode};
 use crate::store::{ClientRecord, Commit, CommitOutcome, SpaceCommit, SpaceLock, StoredDoc};
 
@@ -122,7 +122,15 @@ impl Engine {
             };
             let (epoch, base, applied) = {
                 let d = space.read();
-                (d.epoch.clone(), d.version, apply_ops(&d, &m.ops, &limits))
+                let mut applied = apply_ops(&d, &m.ops, &limits);
+                // A team space: may this caller write, judged by the members
+                // this very commit is based on (`team.rs`).
+                if let (Ok(changes), Some(_)) = (&applied, team_of(&name))
+                    && let Err(r) = super::team::check_commit(who, &d, changes, m.trusted)
+                {
+                    applied = Err(r);
+                }
+                (d.epoch.clone(), d.version, applied)
             };
             let applied = applied
                 .and_then(|changes| self.validate(&name, &changes, m.trusted).map(|()| changes));

@@ -19,16 +19,21 @@ pub struct EventRec {
     pub wire: Bytes,
     /// Where the `event` message starts in `wire` (after the frame header).
     at: usize,
+    /// The user this event removes from its team (`team.rs`): nothing after
+    /// it reaches them.
+    pub revokes: Option<Box<str>>,
 }
 
 impl EventRec {
     pub fn new(version: u64, json: Box<RawValue>) -> Self {
         let (wire, at) = crate::protocol::event_frame(json.get());
+        let revokes = super::team::revokes(json.get());
         EventRec {
             version,
             json: Arc::from(json),
             wire,
             at,
+            revokes,
         }
     }
     /// The `event` message (JSON text), sharing `wire`'s bytes.

@@ -20,6 +20,7 @@ mod spaces;
 pub(crate) mod sse;
 mod sse_body;
 mod sync;
+mod teams;
 pub mod ws;
 
 use std::sync::Arc;
@@ -142,6 +143,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(spaces::router())
         .merge(sync::router())
+        .merge(teams::router())
         .merge(sse::router())
         .merge(ws::router())
         .merge(lockbox::router())

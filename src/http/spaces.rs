@@ -38,7 +38,7 @@ async fn state(
     Path(space): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let name = who.readable(&space)?;
+    let name = st.engine.readable(&who, &space).await?;
     let s = st.engine.space(&name).await?;
     let held = if_none_match(&headers);
     reach_tags(&st, &s, held).await?;
@@ -46,7 +46,7 @@ async fn state(
         epoch,
         version,
         docs,
-    } = st.engine.catch_up(&s, None).await?
+    } = st.engine.catch_up_as(&who, &s, None, usize::MAX).await?.0
     else {
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -86,7 +86,7 @@ async fn version(
     Query(q): Query<VersionQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let name = who.readable(&space)?;
+    let name = st.engine.readable(&who, &space).await?;
     let held = if_none_match(&headers);
     let (epoch, version) = match (q.since, q.wait) {
         (Some(since), Some(wait)) if wait > 0.0 => {
@@ -111,6 +111,10 @@ async fn version(
             (d.epoch.to_string(), d.version)
         }
     };
+    // A long poll may have waited past a removal from a team space.
+    if crate::engine::team_of(&name).is_some() {
+        st.engine.readable(&who, &name).await?;
+    }
     let tag = etag(&epoch, version);
     if held.is_some_and(|v| etag_matches(v, &tag)) {
         return Ok(not_modified(tag));
@@ -187,7 +191,7 @@ async fn get_doc(
     AuthUser(who): AuthUser,
     Path((space, collection, id)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let name = who.readable(&space)?;
+    let name = st.engine.readable(&who, &space).await?;
     check_target(&collection, &id)?;
     let s = st.engine.space(&name).await?;
     let (version, raw) = {

@@ -25,6 +25,7 @@ use super::origin::AllowedOrigin;
 use super::pressure::{Held, PRESSED_PATIENCE, Pressure};
 use super::sse_body::{Frames, Queued, message};
 use crate::engine::space::Live;
+use crate::engine::team::removes;
 use crate::protocol::{CatchUp, Cursor, ServerMsg};
 
 pub fn router() -> Router<AppState> {
@@ -45,7 +46,7 @@ async fn events(
     cut: Option<axum::Extension<Cut>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let name = who.readable(&q.space)?;
+    let name = st.engine.readable(&who, &q.space).await?;
     // Streams of one identity share the WebSocket's per-identity cap.
     let slot = st
         .ws_registry
@@ -67,7 +68,12 @@ async fn events(
             break (space, rx);
         }
     };
-    let first = st.engine.catch_up(&space, cursor.as_ref()).await?;
+    let (first, first_revoked) = st
+        .engine
+        .catch_up_as(&who, &space, cursor.as_ref(), usize::MAX)
+        .await?;
+    // Team spaces: events stop at the one that removes this reader.
+    let reader = (who.role != crate::engine::Role::Service).then(|| who.user.clone());
     let (tx, out) = mpsc::channel::<(Bytes, Queued)>(256);
     let flow = Outflow {
         tx,
@@ -85,6 +91,10 @@ async fn events(
         let mut epoch = first.epoch().to_string();
         let mut delivered = first.version();
         if !flow.push(answer_event(&name, first)).await {
+            return;
+        }
+        if first_revoked {
+            flow.push(revoked_event(&name)).await;
             return;
         }
         let expiry = tokio::time::sleep_until(expiry_instant(expires_at));
@@ -119,6 +129,10 @@ async fn events(
                             return;
                         }
                         delivered = ev.version;
+                        if removes(ev, reader.as_deref()) {
+                            flow.push(revoked_event(&name)).await;
+                            return;
+                        }
                     }
                 }
                 Ok(Live::Reset) | Err(RecvError::Lagged(_)) => lagging = true,
@@ -126,7 +140,7 @@ async fn events(
             }
             if lagging
                 && !flow
-                    .catch_up(&engine, &space, &name, &mut epoch, &mut delivered)
+                    .catch_up(&engine, &who, &space, &name, &mut epoch, &mut delivered)
                     .await
             {
                 return;
@@ -169,6 +183,7 @@ impl Outflow {
     async fn catch_up(
         &self,
         engine: &crate::engine::Engine,
+        who: &crate::engine::Principal,
         space: &crate::engine::space::Space,
         name: &str,
         epoch: &mut String,
@@ -182,8 +197,16 @@ impl Outflow {
                 epoch: epoch.clone(),
                 version: *delivered,
             };
-            let Ok(answer) = engine.catch_up_within(space, Some(&cursor), self.max).await else {
-                return false;
+            let (answer, revoked) = match engine
+                .catch_up_as(who, space, Some(&cursor), self.max)
+                .await
+            {
+                Ok(a) => a,
+                Err(crate::engine::EngineError::Forbidden(_)) => {
+                    self.push(revoked_event(name)).await;
+                    return false;
+                }
+                Err(_) => return false,
             };
             *epoch = answer.epoch().to_string();
             *delivered = answer.version();
@@ -195,6 +218,10 @@ impl Outflow {
                         if !self.push(live_event(epoch, v, &wire.slice(at..))).await {
                             return false;
                         }
+                    }
+                    if revoked {
+                        self.push(revoked_event(name)).await;
+                        return false;
                     }
                     // Perhaps a step short of the head: ask again.
                 }
@@ -266,6 +293,14 @@ pub fn too_many_streams() -> ApiError {
         "too_many_connections",
         "this identity holds as many streams as it may; close one first",
     )
+}
+
+/// The reader was removed from this team space: the stream ends after it.
+fn revoked_event(space: &str) -> Bytes {
+    let msg = ServerMsg::Revoked {
+        space: space.to_string(),
+    };
+    message("revoked", None, msg.to_json().as_bytes())
 }
 
 /// One committed event, as the live stream sends it.

@@ -33,7 +33,7 @@ async fn sync(
     // Check every cursor's space before applying anything.
     let mut reads = Vec::with_capacity(req.cursors.len());
     for (alias, cursor) in req.cursors {
-        reads.push((who.readable(&alias)?, cursor));
+        reads.push((st.engine.readable(&who, &alias).await?, cursor));
     }
     let mut results = Vec::with_capacity(req.mutations.len());
     let mut failed = false;
@@ -71,7 +71,11 @@ async fn sync(
     let mut spaces = BTreeMap::new();
     for (name, cursor) in reads {
         let space = st.engine.space(&name).await?;
-        let answer = st.engine.catch_up(&space, cursor.as_ref()).await?;
+        // Cut at a removal from a team space (the answer then ends there).
+        let (answer, _) = st
+            .engine
+            .catch_up_as(&who, &space, cursor.as_ref(), usize::MAX)
+            .await?;
         spaces.insert(name, answer);
     }
     Ok(Json(SyncResponse { results, spaces }))

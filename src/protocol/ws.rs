@@ -129,6 +129,12 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         space: Option<String>,
     },
+    /// The caller was removed from this team space: its subscription ended
+    /// (after the event that removed them; nothing later is sent). Other
+    /// spaces on the connection keep flowing.
+    Revoked {
+        space: String,
+    },
 }
 
 impl ServerMsg {

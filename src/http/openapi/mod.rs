@@ -21,6 +21,7 @@
 
 mod ops;
 mod seed;
+mod teams;
 
 use std::sync::LazyLock;
 
@@ -238,6 +239,7 @@ pub fn operations() -> Vec<(String, String)> {
 fn all(s: &mut Schemas) -> Vec<Op> {
     let mut v = ops::all(s);
     v.extend(seed::all(s));
+    v.extend(teams::all());
     v
 }
 
@@ -265,6 +267,7 @@ pub fn document() -> Value {
         "tags": [
             {"name": "v1", "description": "Spaces, documents, sync and the streaming transports."},
             {"name": "lockbox", "description": "Encrypted provider API keys and model configuration."},
+            {"name": "teams", "description": "Team spaces: members, roles, revocation."},
             {"name": "seed", "description": "The seeds' compatibility APIs: preferences, settings, chat, usage."},
             {"name": "provider-sync", "description": "Seed 001's provider catalog API, under `/provider-sync` and `/api/provider-sync`."},
             {"name": "operations", "description": "Health, metrics, the API document, the browser client, development helpers."},

@@ -358,7 +358,7 @@ fn admin(s: &mut Schemas) -> Vec<Op> {
             .fails(&[403, 503]),
         op("get", "/v1/admin/spaces/{space}/events", "admin", "A space's recent events, redacted (admin)")
             .describe("The last `limit` events of any space, oldest first. Values of secret-bearing collections (`lockbox`, and any collection named like `api_keys`, `tokens`, `secrets`) are withheld (`value: null`, `redacted: true`); elsewhere, credential-named fields and strings shaped like a key, a sealed value or a JWT are masked as `[redacted]`. An `admin` token only.")
-            .param(path_param("space", "The space: `user:ID`, `user:me` or `catalog`.", "user:alice"))
+            .param(path_param("space", "The space: `user:ID`, `user:me`, `team:ID` or `catalog`.", "user:alice"))
             .param(query("limit", "How many (default 50).", json!({"type": "integer", "minimum": 1, "maximum": 500})))
             .ok(200, json_ok("The events.", s.of::<AdminEvents>()))
             .fails(&[400, 403, 404, 422, 503]),

@@ -80,6 +80,9 @@ pub async fn run(rd: Reader, wr: OwnedWriteHalf, st: AppState, auth: Option<(Pri
             None => out.close_with(4008, "too many connections for this user"),
             Some(_slot) => {
                 let _open = crate::obs::Open::new(&crate::obs::hot().ws_connections);
+                if who.role != crate::engine::Role::Service {
+                    out.set_user(&who.user);
+                }
                 let mut c = Conn {
                     pace: Pace::new(limits.msg_burst),
                     limits,
@@ -237,7 +240,27 @@ impl Conn {
             crate::obs::slow_consumer_close();
             return Flow::Close(4009, "slow consumer: reconnect with your cursor");
         }
+        if self.out.take_revoked() {
+            let gone: Vec<String> = self
+                .subs
+                .iter()
+                .filter(|(_, s)| self.out.link(s.hub.key()).is_some_and(|l| l.revoked))
+                .map(|(n, _)| n.clone())
+                .collect();
+            for name in gone {
+                self.revoke(name);
+            }
+        }
         Flow::Continue
+    }
+
+    /// The user was removed from team space `name`: unsubscribe it and say
+    /// so (after whatever was queued for it, the removing event included).
+    fn revoke(&mut self, name: String) {
+        if let Some(sub) = self.subs.remove(&name) {
+            self.st.ws_hubs.leave(&sub.hub, &self.out);
+        }
+        self.send(ServerMsg::Revoked { space: name });
     }
 
     fn on_tick(&mut self) -> Flow {
@@ -385,7 +408,8 @@ impl Conn {
         let gone: Vec<String> = self
             .subs
             .keys()
-            .filter(|name| !self.who.can_read(name))
+            // A team's members decide its space, not the token's rights.
+            .filter(|name| crate::engine::team_of(name).is_none() && !self.who.can_read(name))
             .cloned()
             .collect();
         for name in gone {
@@ -401,7 +425,7 @@ impl Conn {
     }
 
     async fn subscribe(&mut self, alias: &str, cursor: Option<Cursor>) {
-        let name = match self.who.readable(alias) {
+        let name = match self.st.engine.readable(&self.who, alias).await {
             Ok(n) => n,
             Err(e) => {
                 let code = if matches!(e, crate::engine::EngineError::Forbidden(_)) {
@@ -448,8 +472,20 @@ impl Conn {
             }
             self.st.ws_hubs.leave(&hub, &self.out);
         };
-        let answer = match self.st.engine.catch_up(&hub.space, cursor.as_ref()).await {
-            Ok(a) => a,
+        let caught = self
+            .st
+            .engine
+            .catch_up_as(&self.who, &hub.space, cursor.as_ref(), usize::MAX)
+            .await;
+        let answer = match caught {
+            Ok((a, false)) => a,
+            // Removed meanwhile: what came before the removal, then `revoked`.
+            Ok((a, true)) => {
+                self.st.ws_hubs.leave(&hub, &self.out);
+                self.out.push(hub.answer_frame(&name, a));
+                self.send(ServerMsg::Revoked { space: name });
+                return;
+            }
             Err(e) => {
                 self.st.ws_hubs.leave(&hub, &self.out);
                 self.send_failure(e, name);
@@ -559,7 +595,16 @@ impl Conn {
                 epoch: sub.epoch.clone(),
                 version: link.delivered,
             };
-            let Ok(answer) = self.st.engine.catch_up(&hub.space, Some(&cursor)).await else {
+            let caught = self
+                .st
+                .engine
+                .catch_up_as(&self.who, &hub.space, Some(&cursor), usize::MAX)
+                .await;
+            if let Err(crate::engine::EngineError::Forbidden(_)) = caught {
+                self.revoke(name);
+                continue;
+            }
+            let Ok((answer, revoked)) = caught else {
                 // The database is away: try again shortly (nothing else may
                 // wake this task while the space lags).
                 let out = self.out.clone();
@@ -575,6 +620,14 @@ impl Conn {
                 crate::protocol::CatchUp::UpToDate { .. } => None,
                 a => Some(hub.answer_frame(&name, a)),
             };
+            if revoked {
+                // Up to the removing event, then nothing more.
+                if let Some(f) = frame {
+                    self.out.push(f);
+                }
+                self.revoke(name);
+                continue;
+            }
             self.out
                 .go_live(hub.key(), frame, version, &|| hub.pushed_upto());
             if let Some(sub) = self.subs.get_mut(&name) {

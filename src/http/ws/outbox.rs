@@ -24,6 +24,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 use crate::engine::space::EventRec;
+use crate::engine::team::removes;
 use crate::http::pressure::{FAIR_SHARE, Pressure};
 use crate::protocol::wsframe;
 
@@ -37,6 +38,10 @@ pub struct Outbox {
     slow: std::time::Duration,
     /// Wakes the connection task: frames are left for it to write, or a space lags.
     pub kick: Notify,
+    /// The reader's user id, for team spaces (`None`: a service, never removed).
+    user: std::sync::OnceLock<Box<str>>,
+    /// A link was revoked since the task last looked.
+    revoked: std::sync::atomic::AtomicBool,
 }
 
 struct Inner {
@@ -75,6 +80,9 @@ pub struct Link {
     /// A mutation of this connection to the space is in flight: its ack goes
     /// out before its own event, so pushers hold off until `resume`.
     pub paused: bool,
+    /// The connection's user was removed from this team space: nothing
+    /// after the removing event is pushed; the task unsubscribes it.
+    pub revoked: bool,
 }
 
 /// The first frames of the queue, for one vectored write.
@@ -164,6 +172,8 @@ impl Outbox {
             }),
             max_bytes,
             kick: Notify::new(),
+            user: std::sync::OnceLock::new(),
+            revoked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -183,6 +193,18 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whose connection this is, for team spaces (`team.rs`): events stop
+    /// at the one that removes this user.
+    pub fn set_user(&self, user: &str) {
+        let _ = self.user.set(user.into());
+    }
+
+    /// True once after a link was revoked (the task then unsubscribes it).
+    pub fn take_revoked(&self) -> bool {
+        self.revoked
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn add_link(&self, hub: usize) {
         let mut i = self.lock();
         i.links.retain(|l| l.hub != hub);
@@ -192,6 +214,7 @@ impl Outbox {
             live: false,
             lagging: false,
             paused: false,
+            revoked: false,
         });
     }
 
@@ -308,12 +331,27 @@ impl Outbox {
             None => &[][..],
         };
         let lagging = reset || (!send.is_empty() && (send[0].version != from + 1 || full));
+        // A reader removed from the team gets the removing event, then
+        // nothing more from this space.
+        let user = self.user.get().map(|u| &**u);
+        let (send, revoked) = match send.iter().position(|e| removes(e, user)) {
+            Some(k) if !lagging => (&send[..=k], true),
+            _ => (send, false),
+        };
         if let Some(l) = i.link(hub) {
             if lagging {
                 l.lagging = true;
             } else if let Some(last) = send.last() {
                 l.delivered = last.version;
             }
+            if revoked {
+                l.live = false;
+                l.revoked = true;
+            }
+        }
+        if revoked {
+            self.revoked
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         if !lagging {
             for ev in send {
@@ -321,7 +359,7 @@ impl Outbox {
             }
         }
         i.try_write();
-        let kick = lagging || stalled || !i.queue.is_empty();
+        let kick = lagging || stalled || revoked || !i.queue.is_empty();
         drop(i);
         if kick {
             self.kick.notify_one();

@@ -3,6 +3,7 @@
 // check.
 
 import { formatCursor } from '../state.js';
+import { TidemarkError } from '../errors.js';
 
 const ANSWERS = new Set(['snapshot', 'events', 'up_to_date']);
 
@@ -53,6 +54,14 @@ export const sseMethods = {
       this._applyAnswer(space, { ...m, type }, 'sse');
     };
     for (const t of ['snapshot', 'events', 'up_to_date', 'event']) es.addEventListener(t, onFrame(t));
+    // Removed from this team space: the server ends the stream; do not reconnect.
+    es.addEventListener('revoked', () => {
+      if (this._streams.get(space.name) !== st) return;
+      this._closeStream(space.name);
+      space.error = new TidemarkError('revoked', 'removed from this team space', { space: space.name });
+      space._synced = true;
+      this._updateStatus();
+    });
     es.onerror = () => {
       if (this._streams.get(space.name) !== st) return;
       space._synced = false;

@@ -126,6 +126,10 @@ export const websocketMethods = {
       case 'error':
         this._onWsError(m);
         break;
+      case 'revoked':
+        // Removed from this team space: its subscription ended for good.
+        this._onWsError({ code: 'revoked', message: 'removed from this team space', space: m.space });
+        break;
       default:
         break;
     }
