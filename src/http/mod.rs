@@ -1,6 +1,7 @@
 //! The HTTP edge: axum routes, auth, errors. Handlers are thin; the engine
 //! does the work.
 
+pub mod admin;
 mod assets;
 pub mod auth;
 mod demo_react;
@@ -141,6 +142,7 @@ pub fn check_origins(origins: &[String]) -> Result<(), String> {
 pub fn router(state: AppState) -> Router {
     let mut r = Router::new()
         .merge(health::router())
+        .merge(admin::router())
         .merge(spaces::router())
         .merge(sync::router())
         .merge(teams::router())

@@ -271,6 +271,7 @@ pub fn document() -> Value {
             {"name": "seed", "description": "The seeds' compatibility APIs: preferences, settings, chat, usage."},
             {"name": "provider-sync", "description": "Seed 001's provider catalog API, under `/provider-sync` and `/api/provider-sync`."},
             {"name": "operations", "description": "Health, metrics, the API document, the browser client, development helpers."},
+            {"name": "admin", "description": "The live inspector at `/admin` and the admin-only API it reads."},
         ],
         "paths": paths,
         "components": {

@@ -1,6 +1,7 @@
 //! The table of operations, part one: the `/v1` API (spaces, documents,
 //! sync, the streaming transports), the lockbox, and the operational routes
-//! (health, metrics, this document, the browser client, `--dev` helpers).
+//! (health, metrics, this document, the browser client, `--dev` helpers), and
+//! the live inspector (`/admin` and its admin-only API).
 //! The seeds' façades are in `seed.rs`.
 
 use serde_json::{Value, json};
@@ -11,6 +12,7 @@ use super::{
 };
 use crate::domain::lockbox::{LockboxEntry, LockboxList, ResolvedModelConfig, ValidateResponse};
 use crate::domain::validate::SERVER_OWNED;
+use crate::http::admin::{AdminEvents, EventsMessage, Overview, Stats};
 use crate::protocol::{
     Doc, ErrorBody, MutationResult, PresenceList, SpaceState, SyncRequest, SyncResponse,
     VersionInfo,
@@ -143,6 +145,7 @@ pub fn all(s: &mut Schemas) -> Vec<Op> {
     let mut v = v1(s);
     v.extend(lockbox(s));
     v.extend(operations());
+    v.extend(admin(s));
     v
 }
 
@@ -332,6 +335,45 @@ fn operations() -> Vec<Op> {
             .public()
             .ok(200, content_ok("CSS.", "text/css"))
             .fails(&[404]),
+    ]
+}
+
+/// The live inspector (`http::admin`): its page and the admin-only API it reads.
+fn admin(s: &mut Schemas) -> Vec<Op> {
+    let js = "text/javascript; charset=utf-8";
+    // Named in the document although only the stream sends them.
+    s.of::<Stats>();
+    s.of::<EventsMessage>();
+    vec![
+        op("get", "/admin", "admin", "The live inspector page")
+            .describe("Static HTML, served to anyone: it shows nothing until the admin API below accepts the admin token pasted into it.")
+            .public()
+            .ok(200, content_ok("HTML.", "text/html"))
+            .fails(&[]),
+        op("get", "/admin/admin.js", "admin", "The inspector's script")
+            .public()
+            .ok(200, content_ok("JavaScript.", js))
+            .fails(&[]),
+        op("get", "/admin/chart.js", "admin", "The inspector's chart")
+            .public()
+            .ok(200, content_ok("JavaScript.", js))
+            .fails(&[]),
+        op("get", "/v1/admin/overview", "admin", "Connections, loaded spaces, totals, the catalog (admin)")
+            .describe("Open connections of this process by transport (WebSocket, SSE, long-poll), the spaces this node holds in memory (version, documents, subscribers; the 200 most subscribed), counters and memory totals, and the catalog's providers with their health status. An `admin` token only: 403 for any other role.")
+            .ok(200, json_ok("The overview.", s.of::<Overview>()))
+            .fails(&[403, 503]),
+        op("get", "/v1/admin/spaces/{space}/events", "admin", "A space's recent events, redacted (admin)")
+            .describe("The last `limit` events of any space, oldest first. Values of secret-bearing collections (`lockbox`, and any collection named like `api_keys`, `tokens`, `secrets`) are withheld (`value: null`, `redacted: true`); elsewhere, credential-named fields and strings shaped like a key, a sealed value or a JWT are masked as `[redacted]`. An `admin` token only.")
+            .param(path_param("space", "The space: `user:ID`, `user:me`, `team:ID` or `catalog`.", "user:alice"))
+            .param(query("limit", "How many (default 50).", json!({"type": "integer", "minimum": 1, "maximum": 500})))
+            .ok(200, json_ok("The events.", s.of::<AdminEvents>()))
+            .fails(&[400, 403, 404, 422, 503]),
+        op("get", "/v1/admin/stream", "admin", "The inspector's live feed (admin, server-sent events)")
+            .describe("`stats` every 250 ms: the current second (Unix), what it counted so far (events committed, live frames delivered, WebSocket bytes) and open connections by transport (`Stats`); with `space`, `events`: that space's recent events at once (`reset: true`), then each commit as it happens, redacted as in `/v1/admin/spaces/{space}/events` (`EventsMessage`). EventSource cannot send headers: `?access_token=` is taken here. An `admin` token only.")
+            .param(query("space", "A space to follow.", string()))
+            .param(query("access_token", "The token, for EventSource.", string()))
+            .ok(200, content_ok("The event stream.", "text/event-stream"))
+            .fails(&[403, 404, 503]),
     ]
 }
 

@@ -150,6 +150,12 @@ impl Hubs {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+
+    /// WebSocket subscribers of `space` on this node (the admin inspector).
+    pub fn subscribers(&self, space: &Arc<Space>) -> usize {
+        let key = Arc::as_ptr(space) as usize;
+        self.map.get(&key).map_or(0, |h| h.subs().len())
+    }
 }
 
 fn start(key: usize, space: &Arc<Space>) -> Arc<Hub> {
