@@ -169,6 +169,7 @@ export function mountTeams({ root, client, me, user, api, h, notice }) {
     if (T.typing === on) return;
     T.typing = on;
     sendPresence();
+    if (!on) renderFields();
   }
 
   /** `{name, code}` when this page was cut off from team `id`, else null. */
@@ -294,7 +295,9 @@ export function mountTeams({ root, client, me, user, api, h, notice }) {
     for (const f of FIELDS) {
       const el = D.fields[f.key];
       el.disabled = !canWrite;
-      if (document.activeElement !== el) el.value = typeof v[f.key] === 'string' ? v[f.key] : '';
+      // Live, also in the focused field, except while this user types in it.
+      const next = typeof v[f.key] === 'string' ? v[f.key] : '';
+      if (el.value !== next && !(T.typing && document.activeElement === el)) el.value = next;
     }
     D.fields.review_required.checked = v.review_required === true;
     D.fields.review_required.disabled = !canWrite;
