@@ -195,7 +195,7 @@ export function mountTeams({ root, client, me, user, api, h, notice }) {
   function buildDetail(id) {
     const fields = {};
     const fieldRows = FIELDS.map((f) => {
-      const input = h('input', { type: 'text', 'data-testid': `shared-${f.key}`, placeholder: f.placeholder, maxlength: 200, style: 'width:320px', oninput: () => saveField(f.key, input.value), onblur: () => { setTyping(false); renderFields(); } });
+      const input = h('input', { type: 'text', 'data-testid': `shared-${f.key}`, placeholder: f.placeholder, maxlength: 200, style: 'width:260px', oninput: () => saveField(f.key, input.value), onblur: () => { setTyping(false); renderFields(); } });
       fields[f.key] = input;
       return h('div', { class: 'row' }, h('label', { class: 'label' }, f.label), input);
     });
