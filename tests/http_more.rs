@@ -17,7 +17,7 @@ async fn dev_mode_mints_tokens_and_is_off_by_default() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "no /dev/token without --dev");
-    for page in ["/demo/react", "/demo/react/app.js"] {
+    for page in ["/demo/react", "/demo/react/app.js", "/demo/teams.js"] {
         let r = s.http.get(s.url(page)).send().await.unwrap();
         assert_eq!(r.status(), 404, "no {page} without --dev");
     }
@@ -42,6 +42,7 @@ async fn dev_mode_mints_tokens_and_is_off_by_default() {
     for (page, kind) in [
         ("/demo/react", "text/html"),
         ("/demo/react/app.js", "text/javascript"),
+        ("/demo/teams.js", "text/javascript"),
     ] {
         let r = s.http.get(s.url(page)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{page} with --dev");

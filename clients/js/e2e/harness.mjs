@@ -309,7 +309,7 @@ export async function loadCatalog(server, catalog = CATALOG) {
 
 /**
  * While editing: `TIDEMARK_E2E_DEMO_FROM_DISK=1` serves `/` from
- * clients/demo/index.html and `/client/tidemark.js` from clients/js/tidemark.js
+ * clients/demo/index.html, `/demo/teams.js` from clients/demo/teams.js and `/client/tidemark.js` from clients/js/tidemark.js
  * (or from the file `TIDEMARK_E2E_CLIENT_JS` names) instead of the copies
  * compiled into the binary, so no rebuild is needed between tries. Off by
  * default: the tests check what the server really serves.
@@ -317,7 +317,10 @@ export async function loadCatalog(server, catalog = CATALOG) {
 function demoFilesFromDisk() {
   const clientFile = process.env.TIDEMARK_E2E_CLIENT_JS || (process.env.TIDEMARK_E2E_DEMO_FROM_DISK ? path.join(REPO, 'clients/js/tidemark.js') : null);
   const files = new Map(); // path -> [file, content type]
-  if (process.env.TIDEMARK_E2E_DEMO_FROM_DISK) files.set('/', [path.join(REPO, 'clients/demo/index.html'), 'text/html; charset=utf-8']);
+  if (process.env.TIDEMARK_E2E_DEMO_FROM_DISK) {
+    files.set('/', [path.join(REPO, 'clients/demo/index.html'), 'text/html; charset=utf-8']);
+    files.set('/demo/teams.js', [path.join(REPO, 'clients/demo/teams.js'), 'text/javascript; charset=utf-8']);
+  }
   if (clientFile) files.set('/client/tidemark.js', [clientFile, 'text/javascript; charset=utf-8']);
   return files;
 }
@@ -378,7 +381,7 @@ export function viewOf(page, collection, id, space = 'me') {
  * With `TIDEMARK_E2E_DEMO_FROM_DISK` / `TIDEMARK_E2E_CLIENT_JS` the copies
  * are the files on disk, as the page was served before.
  */
-export async function cacheAppShell(context, server, paths = ['/', '/client/tidemark.js']) {
+export async function cacheAppShell(context, server, paths = ['/', '/client/tidemark.js', '/demo/teams.js']) {
   const shell = new Map();
   const disk = demoFilesFromDisk();
   for (const p of paths) {

@@ -1,5 +1,6 @@
-//! The browser client (always) and the demo settings page at `/` (only with
-//! `--dev`), all compiled into the binary.
+//! The browser client (always) and the demo settings page at `/` with its
+//! team panel module `/demo/teams.js` (only with `--dev`), all compiled into
+//! the binary.
 //!
 //! `/client/tidemark.js` is the client as one file (`bundle`): the entry
 //! module and the modules it imports. Each module is also served as it is,
@@ -52,6 +53,7 @@ const CLIENT_MODULES: &[(&str, &str)] = client_modules![
 ];
 const CLIENT_DTS: &str = include_str!("../../../clients/js/tidemark.d.ts");
 const DEMO_HTML: &str = include_str!("../../../clients/demo/index.html");
+const DEMO_TEAMS_JS: &str = include_str!("../../../clients/demo/teams.js");
 
 /// Built once, when the first router is made (so a module the bundler refuses
 /// stops the server at start); the unit test below bundles the same modules.
@@ -76,7 +78,14 @@ pub fn router(dev: bool) -> Router<AppState> {
             );
         }
     }
-    if dev { r.route("/", get(demo)) } else { r }
+    if dev {
+        r.route("/", get(demo)).route(
+            "/demo/teams.js",
+            get(|| async { javascript(DEMO_TEAMS_JS) }),
+        )
+    } else {
+        r
+    }
 }
 
 fn javascript(source: &'static str) -> impl IntoResponse {

@@ -323,6 +323,10 @@ fn operations() -> Vec<Op> {
             .public()
             .ok(200, content_ok("HTML.", "text/html"))
             .fails(&[404]),
+        op("get", "/demo/teams.js", "operations", "The demo page's team panel module (--dev only)")
+            .public()
+            .ok(200, content_ok("JavaScript.", js))
+            .fails(&[404]),
         op("get", "/demo/react", "operations", "The React demo page (--dev only)")
             .public()
             .ok(200, content_ok("HTML.", "text/html"))
