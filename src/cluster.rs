@@ -105,6 +105,27 @@ fn want(engine: &Engine, pending: &Pending, permits: &Arc<Semaphore>, space: Str
     }
 }
 
+/// How far behind the other node's commit this node published it: now
+/// minus the commit time (`at`) of the newest event it read. Across
+/// machines this includes their clocks' difference.
+fn lag(space: &crate::engine::space::Space) {
+    #[derive(serde::Deserialize)]
+    struct At<'a> {
+        at: &'a str,
+    }
+    let newest = space.read().ring.newest();
+    let Some(ev) = newest else { return };
+    let Ok(at) = serde_json::from_str::<At>(ev.json.get()) else {
+        return;
+    };
+    if let Ok(t) = humantime::parse_rfc3339(at.at) {
+        let lag = std::time::SystemTime::now()
+            .duration_since(t)
+            .unwrap_or_default();
+        crate::obs::cluster_lag(lag.as_secs_f64());
+    }
+}
+
 /// Brings one space up to the database until no newer notice is pending.
 async fn catch_up(weak: WeakEngine, pending: Pending, permits: Arc<Semaphore>, name: String) {
     loop {
@@ -123,7 +144,10 @@ async fn catch_up(weak: WeakEngine, pending: Pending, permits: Arc<Semaphore>, n
                     true
                 } else {
                     match engine.refresh(&space).await {
-                        Ok(()) => true,
+                        Ok(()) => {
+                            lag(&space);
+                            true
+                        }
                         Err(e) => {
                             tracing::warn!(space = %name, error = %e,
                                 "cannot read another node's changes; retrying in 1 s");

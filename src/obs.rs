@@ -107,6 +107,11 @@ pub fn cluster_notice() {
     counter!("tidemark_cluster_notices_total").increment(1);
 }
 
+/// Seconds from another node's commit to its events published here.
+pub fn cluster_lag(seconds: f64) {
+    histogram!("tidemark_cluster_catchup_lag_seconds").record(seconds);
+}
+
 /// Events read from the store into memory because memory was behind it
 /// (other nodes' commits, or a commit whose outcome was unknown).
 pub fn refresh_events(n: u64) {

@@ -72,6 +72,26 @@ async fn a_change_on_one_node_reaches_the_other_nodes_subscribers() {
     assert_eq!(status, 200, "{doc}");
     assert_eq!(doc["value"], json!({"i": 6}));
     until_version(&mut ws_b, &mut rep_b, 6).await;
+    // Node B measured how far behind A's commits it published them.
+    let admin_token = common::token("ops", tidemark::engine::Role::Admin);
+    let page = b
+        .http
+        .get(b.url("/metrics"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count: f64 = page
+        .lines()
+        .find_map(|l| l.strip_prefix("tidemark_cluster_catchup_lag_seconds_count "))
+        .unwrap_or_else(|| panic!("no catch-up lag histogram:\n{page}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(count >= 1.0, "catch-ups measured: {count}");
 
     a.stop().await;
     b.stop().await;

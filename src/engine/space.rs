@@ -94,6 +94,10 @@ impl Ring {
         self.events.clear();
         self.bytes = 0;
     }
+    /// The newest event held.
+    pub fn newest(&self) -> Option<Arc<EventRec>> {
+        self.events.back().cloned()
+    }
     /// Version of the oldest event held.
     pub fn first_version(&self) -> Option<u64> {
         self.events.front().map(|e| e.version)
