@@ -11,6 +11,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::sse::Sse;
 use common::ws::Ws;
 use common::{Backend, TestServer};
 use serde_json::{Value, json};
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 both_stores!(
     tabs_see_each_other_come_change_and_go,
     a_dead_or_removed_connection_leaves,
+    an_sse_reader_sees_presence_too,
 );
 
 /// The next message of type `kind`, skipping others (within 10 s).
@@ -170,5 +172,30 @@ async fn a_dead_or_removed_connection_leaves(backend: Backend) {
             .1["members"],
         json!([])
     );
+    s.stop().await;
+}
+
+/// SSE readers (read-only) get the same messages as named events.
+async fn an_sse_reader_sees_presence_too(backend: Backend) {
+    let (s, _db) = common::start_with(backend, |_| {}).await;
+    let alice = s.token("alice");
+    let mut sse = Sse::open(&s, &alice, "space=user:me", None).await;
+    sse.presence = true;
+    let first = sse.next().await.expect("answer");
+    assert_eq!(first.name, "snapshot");
+    let state = sse.next().await.expect("presence state");
+    assert_eq!(state.name, "presence_state");
+    assert_eq!(state.data["members"], json!([]));
+    let (mut tab, _) = join(&s, &alice, "tab-1", "user:me").await;
+    tab.send(set("user:me", json!({"tab": "chat"}))).await;
+    let d = sse.next().await.expect("presence diff");
+    assert_eq!(d.name, "presence_diff");
+    assert_eq!(
+        d.data["joins"],
+        json!([{"user": "alice", "client_id": "tab-1", "state": {"tab": "chat"}}])
+    );
+    drop(tab);
+    let d = sse.next().await.expect("leave");
+    assert_eq!(d.data["leaves"][0]["client_id"], "tab-1", "{:?}", d.data);
     s.stop().await;
 }

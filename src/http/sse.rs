@@ -24,9 +24,11 @@ use super::listen::Cut;
 use super::origin::AllowedOrigin;
 use super::pressure::{Held, PRESSED_PATIENCE, Pressure};
 use super::sse_body::{Frames, Queued, message};
+use super::ws::presence::StreamWatch;
 use crate::engine::space::Live;
 use crate::engine::team::removes;
 use crate::protocol::{CatchUp, Cursor, ServerMsg};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events", get(events))
@@ -85,6 +87,7 @@ async fn events(
     };
     let shutdown = st.shutdown.clone();
     let engine = st.engine.clone();
+    let hubs = st.ws_hubs.clone();
     st.tasks.spawn(async move {
         let _slot = slot;
         let _open = crate::obs::Open::new(&crate::obs::hot().sse_connections);
@@ -97,6 +100,14 @@ async fn events(
             flow.push(revoked_event(&name)).await;
             return;
         }
+        // Who is present, then each change (`ws/presence.rs`).
+        let (ptx, mut prx) = mpsc::channel(PRESENCE_QUEUE);
+        let watch = StreamWatch {
+            id: NEXT_STREAM.fetch_add(1, Ordering::Relaxed),
+            tx: ptx,
+            stale: Default::default(),
+        };
+        let _watching = Watching::new(hubs, &name, watch.clone());
         let expiry = tokio::time::sleep_until(expiry_instant(expires_at));
         tokio::pin!(expiry);
         loop {
@@ -111,6 +122,20 @@ async fn events(
                     };
                     flow.push(message("error", None, gone.to_json().as_bytes())).await;
                     return;
+                }
+                Some(msg) = prx.recv() => {
+                    if !flow.push(presence_event(&msg)).await {
+                        return;
+                    }
+                    // Messages were dropped while the queue was full: the
+                    // whole state again instead.
+                    if watch.stale.swap(false, Ordering::SeqCst) {
+                        let state = _watching.hubs.presence.state_json(&name);
+                        if !flow.push(presence_event(&state)).await {
+                            return;
+                        }
+                    }
+                    continue;
                 }
                 item = rx.recv() => item,
             };
@@ -293,6 +318,48 @@ pub fn too_many_streams() -> ApiError {
         "too_many_connections",
         "this identity holds as many streams as it may; close one first",
     )
+}
+
+/// Presence messages queued per stream before it is sent the whole state
+/// again instead.
+const PRESENCE_QUEUE: usize = 32;
+
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
+
+/// A stream's presence watch, ended with the stream.
+struct Watching {
+    hubs: Arc<crate::http::ws::Hubs>,
+    space: String,
+    id: u64,
+}
+
+impl Watching {
+    fn new(hubs: Arc<crate::http::ws::Hubs>, space: &str, w: StreamWatch) -> Self {
+        let id = w.id;
+        hubs.presence.watch_stream(space, w);
+        Watching {
+            hubs,
+            space: space.to_string(),
+            id,
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.hubs.presence.unwatch_stream(&self.space, self.id);
+    }
+}
+
+/// A presence message (`presence_state` or `presence_diff`) as an SSE event
+/// of that name.
+fn presence_event(json: &str) -> Bytes {
+    let kind = if json.starts_with(r#"{"type":"presence_state""#) {
+        "presence_state"
+    } else {
+        "presence_diff"
+    };
+    message(kind, None, json.as_bytes())
 }
 
 /// The reader was removed from this team space: the stream ends after it.

@@ -13,6 +13,8 @@ pub struct Sse {
     body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     buf: String,
     pub comments: usize,
+    /// Return `presence_state` / `presence_diff` events (skipped by default).
+    pub presence: bool,
 }
 
 #[derive(Debug)]
@@ -43,6 +45,7 @@ impl Sse {
             body: r.bytes_stream().boxed(),
             buf: String::new(),
             comments: 0,
+            presence: false,
         }
     }
 
@@ -62,7 +65,7 @@ impl Sse {
                         self.comments += 1;
                     }
                 }
-                if name.is_empty() {
+                if name.is_empty() || (!self.presence && name.starts_with("presence_")) {
                     continue;
                 }
                 return Some(SseEvent {

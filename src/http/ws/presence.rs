@@ -47,6 +47,27 @@ struct Board {
     entries: Vec<Entry>,
     /// Connections that were sent `presence_state` and get the diffs.
     watchers: Vec<Arc<Outbox>>,
+    /// SSE streams of the space, likewise.
+    streams: Vec<StreamWatch>,
+}
+
+/// An SSE stream's view of a space's presence: messages go through a small
+/// queue its task drains into its byte budget; when the queue is full the
+/// stream is marked stale and is sent the whole state again instead (so a
+/// stalled reader never makes presence pile up).
+#[derive(Clone)]
+pub struct StreamWatch {
+    pub id: u64,
+    pub tx: mpsc::Sender<Arc<str>>,
+    pub stale: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StreamWatch {
+    fn offer(&self, msg: &Arc<str>) {
+        if self.tx.try_send(msg.clone()).is_err() {
+            self.stale.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 struct Entry {
@@ -139,14 +160,52 @@ impl Presence {
         b.watchers.retain(|w| !Arc::ptr_eq(w, out));
         let k = key(out);
         let gone = take(&mut b, space, |e| e.from == From::Here(k));
-        let empty = b.entries.is_empty() && b.watchers.is_empty();
+        let empty = b.entries.is_empty() && b.watchers.is_empty() && b.streams.is_empty();
         drop(b);
         if !gone.is_empty() {
             self.announce(space, k as u64, None);
         }
         if empty {
-            self.spaces
-                .remove_if(space, |_, b| b.entries.is_empty() && b.watchers.is_empty());
+            self.spaces.remove_if(space, |_, b| {
+                b.entries.is_empty() && b.watchers.is_empty() && b.streams.is_empty()
+            });
+        }
+    }
+
+    /// The state message of `space` (what a newcomer gets).
+    pub fn state_json(&self, space: &str) -> String {
+        ServerMsg::PresenceState {
+            space: space.to_string(),
+            members: self.members(space),
+        }
+        .to_json()
+    }
+
+    /// An SSE stream starts watching `space`: the state, then every diff.
+    pub fn watch_stream(&self, space: &str, w: StreamWatch) {
+        let mut b = self.spaces.entry(space.to_string()).or_default();
+        let members = b.entries.iter().map(|e| e.member.clone()).collect();
+        let state: Arc<str> = ServerMsg::PresenceState {
+            space: space.to_string(),
+            members,
+        }
+        .to_json()
+        .into();
+        w.offer(&state);
+        b.streams.push(w);
+    }
+
+    /// An SSE stream stops watching.
+    pub fn unwatch_stream(&self, space: &str, id: u64) {
+        if let Some(mut b) = self.spaces.get_mut(space) {
+            b.streams.retain(|s| s.id != id);
+            let empty = b.entries.is_empty() && b.watchers.is_empty() && b.streams.is_empty();
+            drop(b);
+            if empty {
+                self.spaces.remove_if(space, |_, b| {
+                    b.entries.is_empty() && b.watchers.is_empty() && b.streams.is_empty()
+                });
+            }
         }
     }
 
@@ -255,16 +314,21 @@ fn take(b: &mut Board, space: &str, gone: impl Fn(&Entry) -> bool) -> Vec<Presen
 }
 
 fn broadcast(b: &Board, space: &str, joins: Vec<PresenceMember>, leaves: Vec<PresenceMember>) {
-    let frame = crate::protocol::wsframe::text(
-        &ServerMsg::PresenceDiff {
-            space: space.to_string(),
-            joins,
-            leaves,
-        }
-        .to_json(),
-    );
+    let json = ServerMsg::PresenceDiff {
+        space: space.to_string(),
+        joins,
+        leaves,
+    }
+    .to_json();
+    let frame = crate::protocol::wsframe::text(&json);
     for w in &b.watchers {
         w.push(frame.clone());
+    }
+    if !b.streams.is_empty() {
+        let msg: Arc<str> = json.into();
+        for s in &b.streams {
+            s.offer(&msg);
+        }
     }
 }
 

@@ -54,6 +54,17 @@ export const sseMethods = {
       this._applyAnswer(space, { ...m, type }, 'sse');
     };
     for (const t of ['snapshot', 'events', 'up_to_date', 'event']) es.addEventListener(t, onFrame(t));
+    // Who is present (the same messages as over a WebSocket).
+    for (const t of ['presence_state', 'presence_diff']) {
+      es.addEventListener(t, (ev) => {
+        if (this._streams.get(space.name) !== st) return;
+        try {
+          space._onPresence({ ...JSON.parse(ev.data), type: t });
+        } catch {
+          // not JSON: ignore
+        }
+      });
+    }
     // Removed from this team space: the server ends the stream; do not reconnect.
     es.addEventListener('revoked', () => {
       if (this._streams.get(space.name) !== st) return;
