@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Scenarios (modules below): `idle`, `fanout`, `tabs`, `writes`, `poll`,
-//! `storm`, `history`, `hostile`. Each prints one JSON line on stdout and a readable
+//! `storm`, `history`, `hostile`, `team`. Each prints one JSON line on stdout and a readable
 //! summary on stderr, checks every version it receives for gaps and
 //! duplicates, and exits non-zero when it saw any, or any error.
 //! `scripts/bench` starts a server and runs one scenario against it.
@@ -38,6 +38,8 @@ mod stats;
 mod storm;
 #[path = "load/tabs.rs"]
 mod tabs;
+#[path = "load/team.rs"]
+mod team;
 #[path = "load/writes.rs"]
 mod writes;
 
@@ -116,6 +118,7 @@ async fn run(args: args::Args, scenario: String) -> i32 {
         "storm" => storm::drive(&ctx).await,
         "history" => history::drive(&ctx).await,
         "hostile" => hostile::drive(&ctx).await,
+        "team" => team::drive(&ctx).await,
         _ => Err(format!("unknown scenario {scenario}")),
     };
     let mut report = outcome.unwrap_or_else(|e| {
@@ -140,6 +143,8 @@ fn worker_of(scenario: &str) -> Option<WorkerFn> {
         "poll" => Some(poll::WORKER),
         "storm" => Some(storm::WORKER),
         "hostile" => Some(hostile::WORKER),
+        // In-process only: the team space is set in this process.
+        "team" => Some(fanout::WORKER),
         _ => None,
     }
 }

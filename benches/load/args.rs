@@ -4,19 +4,19 @@
 
 use clap::Parser;
 
-pub const SCENARIOS: [&str; 8] = [
-    "idle", "fanout", "tabs", "writes", "poll", "storm", "history", "hostile",
+pub const SCENARIOS: [&str; 9] = [
+    "idle", "fanout", "tabs", "writes", "poll", "storm", "history", "hostile", "team",
 ];
 
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "load",
     about = "tidemark load generator: cargo bench --bench load -- SCENARIO [options]",
-    after_help = "Scenarios: idle, fanout, tabs, writes, poll, storm, history, hostile. \
+    after_help = "Scenarios: idle, fanout, tabs, writes, poll, storm, history, hostile, team. \
                   Prints one JSON line on stdout and a summary on stderr."
 )]
 pub struct Args {
-    /// idle | fanout | tabs | writes | poll | storm | history | hostile
+    /// idle | fanout | tabs | writes | poll | storm | history | hostile | team
     pub scenario: Option<String>,
     /// The server, started separately.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -57,10 +57,10 @@ pub struct Args {
     #[arg(long)]
     pub timeout: Option<f64>,
 
-    /// Connections / subscribers (idle, fanout, storm, hostile).
+    /// Connections / subscribers (idle, fanout, storm, hostile, team).
     #[arg(long, short = 'n')]
     pub n: Option<usize>,
-    /// WebSocket connections per user (idle, fanout, storm, hostile; server limit 64).
+    /// WebSocket connections per user (idle, fanout, storm, hostile, team; server limit 64).
     #[arg(long)]
     pub conns_per_user: Option<usize>,
     /// Spaces each idle connection subscribes, comma-separated ("" = none).

@@ -16,16 +16,24 @@ use crate::client::{self, In, Track, Writer};
 use crate::fleet::{Ctx, Fleet, Slice, USER, WorkerFn, WorkerLink, done, user_of};
 use crate::stats::{Errs, Lat, Report, ServerWatch, brief, hist, merged, per_op, summary};
 
+/// Runs of this scenario in this process (for the writer's client id).
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
 /// Versions counted at once (far more than changes in flight).
 const SLOTS: usize = 1 << 16;
 
-struct P {
-    n: usize,
-    per_user: usize,
-    changes: usize,
+pub(crate) struct P {
+    pub n: usize,
+    pub per_user: usize,
+    pub changes: usize,
 }
 
-fn params(ctx: &Ctx) -> P {
+/// The space written and subscribed: `catalog`, or the `team` scenario's.
+fn space(ctx: &Ctx) -> &str {
+    ctx.space.get().map_or("catalog", |s| s.as_str())
+}
+
+pub(crate) fn params(ctx: &Ctx) -> P {
     let a = &ctx.args;
     P {
         n: a.pick(a.n, 10_000, 50),
@@ -55,12 +63,25 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
             p.n
         ));
     }
-    let admin = ctx.token(&ctx.user(usize::MAX), Role::Admin)?;
+    // The catalog's writer is an admin; a team space's a service (which
+    // reaches every team, as a back-end publisher would).
+    let role = if ctx.space.get().is_some() {
+        Role::Service
+    } else {
+        Role::Admin
+    };
+    let admin = ctx.token(&ctx.user(usize::MAX), role)?;
     let mut w = Writer::open(
         &ctx.target,
         &ctx.sources,
         &admin,
-        format!("lb-{}-fanout-admin", ctx.run),
+        // A new client id per run of this scenario in one process (`team`
+        // runs it twice): its mutation ids start at 1 again.
+        format!(
+            "lb-{}-fanout-admin-{}",
+            ctx.run,
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ),
         // Not paced here (--publish-rate paces the loop below, which goes on
         // reading acks meanwhile): the server holds admin connections to
         // their own, much higher rate (TIDEMARK_WS_TRUSTED_MSG_RATE).
@@ -108,7 +129,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
             }
             let extra = format!(r#","k":{sent}"#);
             if let Err(e) = w
-                .send("catalog", |t| {
+                .send(space(ctx), |t| {
                     client::put_stamped("bench", "fanout", t, &extra)
                 })
                 .await
@@ -279,7 +300,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
                 client::welcome(&mut ws, until).await?;
                 client::send(
                     &mut ws,
-                    client::hello(&format!("c-{i}"), json!({"catalog": null})),
+                    client::hello(&format!("c-{i}"), json!({ space(&ctx): null })),
                 )
                 .await?;
                 while !tr.started {
@@ -327,7 +348,7 @@ async fn worker(ctx: Arc<Ctx>, slice: Slice, mut link: WorkerLink) {
                                 Ok(f) => f,
                                 Err(e) => { errs.add(e); continue; }
                             };
-                            if f.space.as_deref() != Some("catalog") {
+                            if f.space.as_deref() != Some(space(&ctx)) {
                                 if f.kind == "error" { errs.add(f.describe()); }
                                 continue;
                             }

@@ -37,6 +37,9 @@ pub struct Ctx {
     pub deadline: Instant,
     /// Bounds connection attempts in flight.
     pub connecting: Semaphore,
+    /// The space `fanout` subscribes and writes (`catalog` unless set: the
+    /// `team` scenario sets its team space; in-process workers only).
+    pub space: std::sync::OnceLock<String>,
 }
 
 impl Ctx {
@@ -69,6 +72,7 @@ impl Ctx {
             run,
             deadline,
             connecting,
+            space: std::sync::OnceLock::new(),
         })
     }
 
