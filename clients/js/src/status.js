@@ -37,7 +37,9 @@ export const statusMethods = {
   _computeStatus(now) {
     if (this._closed) return 'disconnected';
     if (this._fatal) return 'error';
-    for (const s of this._spaces.values()) if (s.error) return 'error';
+    // A space this user was removed from (`revoked`) is not a sync failure:
+    // it says so on the space, the others go on syncing.
+    for (const s of this._spaces.values()) if (s.error && s.error.code !== 'revoked') return 'error';
     if (this._isLive()) {
       const busy = this._forcing > 0 || !this._allSynced() || this.pendingCount > 0;
       return busy ? 'syncing' : 'synced';

@@ -67,6 +67,10 @@ test('two users share a team space, see who is present, and a removed member is 
   // Bob is removed: his space says `revoked`, nothing later reaches him.
   assert.equal((await api('DELETE', `/v1/teams/${id}/members/${bob}`, ta)).status, 204);
   await until(() => sb.error?.code === 'revoked', 2000, 'bob revoked');
+  // His other spaces go on syncing: the client is not in error for it.
+  const own = b.space('user:me');
+  await own.put('notes', 'still', { ok: true });
+  await until(() => b.status === 'synced', 2000, 'bob synced apart from the team');
   await until(() => sa.presence.length === 1, 2000, 'bob gone from presence');
   await sa.put('settings', 'after', { secret: true });
   await new Promise((r) => setTimeout(r, 300));
