@@ -11,8 +11,9 @@ mod common;
 
 use std::time::Duration;
 
+use common::Backend;
+use common::teams::team_with;
 use common::ws::{Replica, Ws};
-use common::{Backend, TestServer};
 use serde_json::{Value, json};
 
 both_stores!(three_users_in_two_tabs_converge_while_a_fourth_comes_and_goes);
@@ -28,22 +29,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
-}
-
-async fn team_with(s: &TestServer, owner: &str, editors: &[&str]) -> (String, String) {
-    let (st, v) = s
-        .send("POST", owner, "/v1/teams", Some(json!({"name": "Random"})))
-        .await;
-    assert_eq!(st, 201, "{v}");
-    let id = v["id"].as_str().unwrap().to_string();
-    for e in editors {
-        let path = format!("/v1/teams/{id}/members/{e}");
-        let (st, _) = s
-            .send("PUT", owner, &path, Some(json!({"role": "editor"})))
-            .await;
-        assert_eq!(st, 200);
-    }
-    (id.clone(), format!("team:{id}"))
 }
 
 async fn three_users_in_two_tabs_converge_while_a_fourth_comes_and_goes(backend: Backend) {

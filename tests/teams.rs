@@ -11,6 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::sse::Sse;
+use common::teams::{create, remove, set_role};
 use common::ws::Ws;
 use common::{Backend, TestServer, token};
 use serde_json::{Value, json};
@@ -24,37 +25,6 @@ both_stores!(
     a_removed_member_is_cut_off_on_sse,
     nothing_after_the_removal_reaches_a_racing_reader,
 );
-
-async fn create(s: &TestServer, t: &str, name: &str) -> String {
-    let (st, v) = s
-        .send("POST", t, "/v1/teams", Some(json!({ "name": name })))
-        .await;
-    assert_eq!(st, 201, "{v}");
-    assert_eq!(v["role"], "owner", "{v}");
-    assert_eq!(v["space"], format!("team:{}", v["id"].as_str().unwrap()));
-    v["id"].as_str().unwrap().to_string()
-}
-
-async fn set_role(s: &TestServer, t: &str, team: &str, user: &str, role: &str) -> (u16, Value) {
-    s.send(
-        "PUT",
-        t,
-        &format!("/v1/teams/{team}/members/{user}"),
-        Some(json!({ "role": role })),
-    )
-    .await
-}
-
-async fn remove(s: &TestServer, t: &str, team: &str, user: &str) -> u16 {
-    s.send(
-        "DELETE",
-        t,
-        &format!("/v1/teams/{team}/members/{user}"),
-        None,
-    )
-    .await
-    .0
-}
 
 async fn write(s: &TestServer, t: &str, space: &str, id: &str, v: Value) -> (u16, Value) {
     s.send(

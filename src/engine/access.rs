@@ -40,6 +40,28 @@ pub fn valid_team_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Members of a team space (`team.rs`): id = user id, value `{"role": ...}`.
+pub const MEMBERS: &str = "_members";
+
+/// The user a committed event removes from its team (a `_members`
+/// document deleted), read from the event's JSON.
+pub fn revokes(event_json: &str) -> Option<Box<str>> {
+    // Cheap test first: almost no event is one.
+    if !event_json.contains("\"_members\"") {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Ev<'a> {
+        op: &'a str,
+        collection: &'a str,
+        id: String,
+        space: &'a str,
+    }
+    let ev: Ev = serde_json::from_str(event_json).ok()?;
+    (ev.op == "delete" && ev.collection == MEMBERS && team_of(ev.space).is_some())
+        .then(|| ev.id.into_boxed_str())
+}
+
 /// The team of a (resolved) space name, when it is a team space.
 pub fn team_of(space: &str) -> Option<&str> {
     space.strip_prefix("team:").filter(|id| valid_team_id(id))

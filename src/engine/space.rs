@@ -27,7 +27,7 @@ pub struct EventRec {
 impl EventRec {
     pub fn new(version: u64, json: Box<RawValue>) -> Self {
         let (wire, at) = crate::protocol::event_frame(json.get());
-        let revokes = super::team::revokes(json.get());
+        let revokes = super::access::revokes(json.get());
         EventRec {
             version,
             json: Arc::from(json),

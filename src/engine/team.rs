@@ -23,8 +23,7 @@ use super::space::SpaceData;
 use super::{Engine, EngineError};
 use crate::protocol::RejectCode;
 
-/// Members of a team space: id = user id, value `{"role": ...}`.
-pub const MEMBERS: &str = "_members";
+pub use super::access::{MEMBERS, revokes};
 /// The team's own document (`info`: name, who created it, when).
 pub const INFO: &str = "_team";
 
@@ -157,25 +156,6 @@ fn members_ref(d: &SpaceData) -> impl Iterator<Item = (&str, TeamRole)> {
         col.iter()
             .filter_map(|(id, e)| Some((id.as_str(), role_of(e.value.as_ref()?)?)))
     })
-}
-
-/// The user a committed event removes from its team (a `_members`
-/// document deleted), read from the event's JSON.
-pub fn revokes(event_json: &str) -> Option<Box<str>> {
-    // Cheap test first: almost no event is one.
-    if !event_json.contains("\"_members\"") {
-        return None;
-    }
-    #[derive(Deserialize)]
-    struct Ev<'a> {
-        op: &'a str,
-        collection: &'a str,
-        id: String,
-        space: &'a str,
-    }
-    let ev: Ev = serde_json::from_str(event_json).ok()?;
-    (ev.op == "delete" && ev.collection == MEMBERS && team_of(ev.space).is_some())
-        .then(|| ev.id.into_boxed_str())
 }
 
 impl Engine {

@@ -348,4 +348,5 @@ pub async fn decode(r: reqwest::Response) -> (u16, Value) {
 pub mod cluster;
 pub mod proc;
 pub mod sse;
+pub mod teams;
 pub mod ws;

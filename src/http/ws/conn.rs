@@ -16,10 +16,13 @@ use super::fanout::Hub;
 use super::handshake::{Duplex, Reader};
 use super::outbox::{Outbox, Replies};
 use super::pace::{MAX_HELLOS_PER_WINDOW, Pace};
+
+#[path = "conn_spaces.rs"]
+mod spaces;
 use crate::engine::{MutationInput, Principal};
 use crate::http::AppState;
 use crate::http::auth::expiry_instant;
-use crate::protocol::{ClientMsg, Cursor, MutationResult, Origin, RejectCode, ServerMsg, WsLimits};
+use crate::protocol::{ClientMsg, MutationResult, Origin, RejectCode, ServerMsg, WsLimits};
 
 /// One subscribed space (where the client stands is in the outbox's link).
 struct Sub {
@@ -254,15 +257,6 @@ impl Conn {
         Flow::Continue
     }
 
-    /// The user was removed from team space `name`: unsubscribe it and say
-    /// so (after whatever was queued for it, the removing event included).
-    fn revoke(&mut self, name: String) {
-        if let Some(sub) = self.subs.remove(&name) {
-            self.st.ws_hubs.leave(&sub.hub, &self.out);
-        }
-        self.send(ServerMsg::Revoked { space: name });
-    }
-
     fn on_tick(&mut self) -> Flow {
         let hb = self.st.cfg.ws.heartbeat;
         // A peer that does not read cannot pong either: name it a slow consumer first.
@@ -390,35 +384,6 @@ impl Conn {
         }
     }
 
-    /// `presence_set`: in a space this connection subscribes, after `hello`.
-    fn on_presence(&mut self, space: &str, state: serde_json::Value) -> Flow {
-        let Some(client_id) = self.client_id.clone() else {
-            return self.bad(
-                "bad_message",
-                "send hello with your client_id before presence_set",
-            );
-        };
-        let sub = self
-            .who
-            .resolve(space)
-            .ok()
-            .filter(|name| self.subs.contains_key(name));
-        let Some(name) = sub else {
-            return self.bad(
-                "bad_message",
-                format!("subscribe to `{space}` before setting presence in it"),
-            );
-        };
-        if let Err(why) = super::presence::check_state(&state) {
-            return self.bad("too_large", why);
-        }
-        self.st
-            .ws_hubs
-            .presence
-            .set(&name, &self.out, &self.who.user, &client_id, state);
-        Flow::Continue
-    }
-
     fn on_auth(&mut self, token: &str) -> Flow {
         match self.st.auth.verify(token) {
             Ok(p) if p.user == self.who.user => {
@@ -430,105 +395,6 @@ impl Conn {
             Ok(_) => Flow::Close(4001, "the new token is for another user"),
             Err(_) => Flow::Close(4001, "invalid token"),
         }
-    }
-
-    /// After a token with fewer rights: the spaces it no longer reaches stop
-    /// streaming, each with a `forbidden` error naming it.
-    fn drop_unreadable(&mut self) {
-        let gone: Vec<String> = self
-            .subs
-            .keys()
-            // A team's members decide its space, not the token's rights.
-            .filter(|name| crate::engine::team_of(name).is_none() && !self.who.can_read(name))
-            .cloned()
-            .collect();
-        for name in gone {
-            if let Some(sub) = self.subs.remove(&name) {
-                self.st.ws_hubs.leave(&sub.hub, &self.out);
-            }
-            self.send(ServerMsg::Error {
-                code: "forbidden".into(),
-                message: "the new token does not reach this space: unsubscribed".into(),
-                space: Some(name),
-            });
-        }
-    }
-
-    async fn subscribe(&mut self, alias: &str, cursor: Option<Cursor>) {
-        let name = match self.st.engine.readable(&self.who, alias).await {
-            Ok(n) => n,
-            Err(e) => {
-                let code = if matches!(e, crate::engine::EngineError::Forbidden(_)) {
-                    "forbidden"
-                } else {
-                    "not_found"
-                };
-                self.send(ServerMsg::Error {
-                    code: code.into(),
-                    message: e.to_string(),
-                    space: Some(alias.to_string()),
-                });
-                return;
-            }
-        };
-        if !self.subs.contains_key(&name) && self.subs.len() >= self.st.cfg.ws.max_subscriptions {
-            let message = format!(
-                "at most {} spaces per connection",
-                self.st.cfg.ws.max_subscriptions
-            );
-            self.send(ServerMsg::Error {
-                code: "too_large".into(),
-                message,
-                space: Some(name),
-            });
-            return;
-        }
-        if let Some(old) = self.subs.remove(&name) {
-            self.st.ws_hubs.leave(&old.hub, &self.out);
-        }
-        // Join the space's subscribers before reading its state, so nothing
-        // committed meanwhile is missed (see fanout.rs).
-        let hub = loop {
-            let space = match self.st.engine.space(&name).await {
-                Ok(s) => s,
-                Err(e) => {
-                    self.send_failure(e, name);
-                    return;
-                }
-            };
-            let hub = self.st.ws_hubs.join(&space, &self.out);
-            if !space.is_evicted() {
-                break hub;
-            }
-            self.st.ws_hubs.leave(&hub, &self.out);
-        };
-        let caught = self
-            .st
-            .engine
-            .catch_up_as(&self.who, &hub.space, cursor.as_ref(), usize::MAX)
-            .await;
-        let answer = match caught {
-            Ok((a, false)) => a,
-            // Removed meanwhile: what came before the removal, then `revoked`.
-            Ok((a, true)) => {
-                self.st.ws_hubs.leave(&hub, &self.out);
-                self.out.push(hub.answer_frame(&name, a));
-                self.send(ServerMsg::Revoked { space: name });
-                return;
-            }
-            Err(e) => {
-                self.st.ws_hubs.leave(&hub, &self.out);
-                self.send_failure(e, name);
-                return;
-            }
-        };
-        let epoch = answer.epoch().to_string();
-        let version = answer.version();
-        let frame = hub.answer_frame(&name, answer);
-        self.out
-            .go_live(hub.key(), Some(frame), version, &|| hub.pushed_upto());
-        self.st.ws_hubs.presence.watch(&name, &self.out);
-        self.subs.insert(name, Sub { hub, epoch });
     }
 
     async fn on_mutate(
@@ -605,66 +471,6 @@ impl Conn {
                 .resume(hub.key(), events.as_deref(), &|| hub.pushed_upto());
         }
         Flow::Continue
-    }
-
-    /// Catches lagging spaces up from the ring or the log (events or a
-    /// superseding snapshot), while the outbox has room.
-    async fn recover(&mut self) {
-        let names: Vec<String> = self.subs.keys().cloned().collect();
-        for name in names {
-            if !self.out.has_room() {
-                return;
-            }
-            let Some(sub) = self.subs.get(&name) else {
-                continue;
-            };
-            let hub = sub.hub.clone();
-            let Some(link) = self.out.link(hub.key()).filter(|l| l.lagging) else {
-                continue;
-            };
-            let cursor = Cursor {
-                epoch: sub.epoch.clone(),
-                version: link.delivered,
-            };
-            let caught = self
-                .st
-                .engine
-                .catch_up_as(&self.who, &hub.space, Some(&cursor), usize::MAX)
-                .await;
-            if let Err(crate::engine::EngineError::Forbidden(_)) = caught {
-                self.revoke(name);
-                continue;
-            }
-            let Ok((answer, revoked)) = caught else {
-                // The database is away: try again shortly (nothing else may
-                // wake this task while the space lags).
-                let out = self.out.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    out.kick.notify_one();
-                });
-                continue;
-            };
-            let epoch = answer.epoch().to_string();
-            let version = answer.version();
-            let frame = match answer {
-                crate::protocol::CatchUp::UpToDate { .. } => None,
-                a => Some(hub.answer_frame(&name, a)),
-            };
-            if revoked {
-                // Up to the removing event, then nothing more.
-                if let Some(f) = frame {
-                    self.out.push(f);
-                }
-                self.revoke(name);
-                continue;
-            }
-            self.out
-                .go_live(hub.key(), frame, version, &|| hub.pushed_upto());
-            if let Some(sub) = self.subs.get_mut(&name) {
-                sub.epoch = epoch;
-            }
-        }
     }
 }
 

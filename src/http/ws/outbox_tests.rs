@@ -1,0 +1,146 @@
+//! The outbox's unit tests (its bounds, order, links and the sum it counts into).
+
+use super::*;
+use tokio::io::AsyncReadExt;
+
+fn unbounded() -> Arc<Pressure> {
+    Arc::new(Pressure::new(usize::MAX))
+}
+
+#[test]
+fn queued_bytes_count_into_the_sum_until_gone() {
+    let p = unbounded();
+    {
+        let out = Outbox::new(10, std::time::Duration::ZERO, p.clone());
+        out.push(Bytes::from(vec![0u8; 6]));
+        out.push(Bytes::from(vec![0u8; 3]));
+        assert_eq!(p.queued(), 9);
+        // Over twice the bound: cut to the frame being written + 4009.
+        out.push(Bytes::from(vec![0u8; 30]));
+        let kept = out.lock().bytes;
+        assert_eq!(p.queued(), kept);
+    }
+    assert_eq!(p.queued(), 0, "a dropped outbox gives its bytes back");
+}
+
+async fn pair() -> (Arc<Outbox>, tokio::net::TcpStream) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = tokio::net::TcpStream::connect(l.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = l.accept().await.unwrap();
+    let out = Arc::new(Outbox::new(
+        100,
+        std::time::Duration::from_secs(1),
+        unbounded(),
+    ));
+    out.attach(server.into_split().1);
+    (out, client)
+}
+
+async fn read(c: &mut tokio::net::TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    c.read_exact(&mut buf).await.unwrap();
+    buf
+}
+
+fn ev(v: u64) -> Arc<EventRec> {
+    let raw = serde_json::value::RawValue::from_string(format!(r#"{{"version":{v}}}"#)).unwrap();
+    Arc::new(EventRec::new(v, raw))
+}
+
+#[tokio::test]
+async fn frames_go_out_in_order_and_at_once() {
+    let (out, mut c) = pair().await;
+    out.push(Bytes::from_static(b"ab"));
+    out.text("x");
+    assert!(out.is_empty(), "written through: the socket had room");
+    assert_eq!(read(&mut c, 5).await, b"ab\x81\x01x");
+}
+
+#[tokio::test]
+async fn nothing_is_accepted_after_a_close() {
+    let (out, mut c) = pair().await;
+    out.close_with(1012, "restart");
+    out.text("late");
+    assert!(out.is_closed());
+    let got = read(&mut c, 11).await;
+    assert_eq!(got[0], 0x88);
+    assert_eq!(&got[4..], b"restart");
+    drop(out);
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty(), "nothing after the close frame");
+}
+
+#[tokio::test]
+async fn live_events_follow_the_answer_and_skip_what_it_covered() {
+    let (out, mut c) = pair().await;
+    out.add_link(7);
+    // Not live yet: the answer will cover these.
+    out.deliver(7, &[ev(1)], false);
+    assert!(out.is_empty());
+    out.go_live(7, Some(Bytes::from_static(b"A")), 1, &|| 1);
+    out.deliver(7, &[ev(1), ev(2), ev(3)], false);
+    let l = out.link(7).unwrap();
+    assert_eq!((l.delivered, l.live, l.lagging), (3, true, false));
+    let mut want = b"A".to_vec();
+    want.extend_from_slice(&ev(2).wire);
+    want.extend_from_slice(&ev(3).wire);
+    assert_eq!(read(&mut c, want.len()).await, want);
+}
+
+#[tokio::test]
+async fn a_gap_a_reset_or_a_newer_pass_means_lagging() {
+    let (out, _c) = pair().await;
+    out.add_link(1);
+    out.go_live(1, None, 5, &|| 5);
+    out.deliver(1, &[ev(7)], false);
+    assert!(out.link(1).unwrap().lagging, "gap");
+    out.go_live(1, None, 7, &|| 7);
+    assert!(!out.lagging());
+    out.deliver(1, &[], true);
+    assert!(out.lagging(), "reset");
+    out.go_live(1, None, 8, &|| 9);
+    assert!(out.lagging(), "a pass up to 9 may have skipped it");
+    let woken = tokio::time::timeout(std::time::Duration::from_millis(100), out.kick.notified());
+    assert!(woken.await.is_ok(), "its task is told to catch up again");
+}
+
+#[tokio::test]
+async fn a_paused_space_waits_for_its_ack_then_gets_its_events() {
+    let (out, mut c) = pair().await;
+    out.add_link(3);
+    out.go_live(3, None, 0, &|| 0);
+    out.pause(3);
+    out.deliver(3, &[ev(1)], false);
+    assert!(out.is_empty(), "held while the mutation is in flight");
+    out.text("ack");
+    out.resume(3, Some(&[ev(1), ev(2)]), &|| 2);
+    let l = out.link(3).unwrap();
+    assert_eq!((l.delivered, l.paused, l.lagging), (2, false, false));
+    let mut want = b"\x81\x03ack".to_vec();
+    want.extend_from_slice(&ev(1).wire);
+    want.extend_from_slice(&ev(2).wire);
+    assert_eq!(read(&mut c, want.len()).await, want);
+    // A pass beyond what the ring gave, or no ring: catch up later.
+    out.pause(3);
+    out.resume(3, Some(&[]), &|| 3);
+    assert!(out.lagging());
+}
+
+#[tokio::test]
+async fn bounds() {
+    let out = Outbox::new(10, std::time::Duration::ZERO, unbounded());
+    out.push(Bytes::from(vec![0u8; 6]));
+    assert!(!out.is_full() && !out.has_room());
+    out.push(Bytes::from(vec![0u8; 6]));
+    assert!(out.is_full());
+    assert!(out.stalled_for(std::time::Duration::ZERO));
+    // Full: a live event is not queued; the space catches up later.
+    out.add_link(1);
+    out.go_live(1, None, 0, &|| 0);
+    out.deliver(1, &[ev(1)], false);
+    assert!(out.lagging());
+    assert!(out.is_full());
+}
