@@ -436,7 +436,12 @@ pub async fn subscribed(
                 if f.kind == "error" {
                     return Err(f.describe());
                 }
-                if let Some(s) = &f.space {
+                // A space's first answer (presence and other messages of
+                // the space may come too: not answers).
+                let answer = matches!(&*f.kind, "snapshot" | "events" | "up_to_date");
+                if let Some(s) = f.space.as_deref().filter(|_| answer)
+                    && !tracks.iter().any(|(n, _)| n == s)
+                {
                     let mut tr = Track::default();
                     tr.apply(&f, |_| {});
                     tracks.push((s.to_string(), tr));
