@@ -36,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
                         assert!(client_id.bytes().all(|b| b.is_ascii_graphic()));
                     }
                 }
-                ClientMsg::Auth { .. } | ClientMsg::Ping { .. } | ClientMsg::PresenceSet { .. } => {}
+                ClientMsg::Auth { .. } | ClientMsg::Ping { .. } | ClientMsg::PresenceSet { .. } => {
+                }
             }
         }
         Err((code, message)) => {
