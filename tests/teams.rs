@@ -36,6 +36,19 @@ async fn write(s: &TestServer, t: &str, space: &str, id: &str, v: Value) -> (u16
     .await
 }
 
+/// A `mutate` of one document over `ws` is rejected with `forbidden`.
+async fn ws_write_forbidden(ws: &mut Ws, space: &str, mid: u64, id: &str, value: Value) {
+    ws.send(json!({"type": "mutate", "mutation_id": mid, "space": space,
+        "ops": [{"op": "put", "collection": "notes", "id": id, "value": value}]}))
+        .await;
+    let r = ws.recv().await;
+    assert_eq!(
+        (r["type"].as_str(), r["code"].as_str()),
+        (Some("reject"), Some("forbidden")),
+        "{r}"
+    );
+}
+
 async fn the_api_keeps_roles_and_owners(backend: Backend) {
     let (s, _db) = common::start_with(backend, |_| {}).await;
     let (alice, bob, carol) = (s.token("alice"), s.token("bob"), s.token("carol"));
@@ -160,15 +173,7 @@ async fn no_transport_lets_an_outsider_in(backend: Backend) {
         (Some("error"), Some("forbidden")),
         "{e}"
     );
-    ws.send(json!({"type": "mutate", "mutation_id": 2, "space": space,
-        "ops": [{"op": "put", "collection": "notes", "id": "plan", "value": {"x": 4}}]}))
-        .await;
-    let r = ws.recv().await;
-    assert_eq!(
-        (r["type"].as_str(), r["code"].as_str()),
-        (Some("reject"), Some("forbidden")),
-        "{r}"
-    );
+    ws_write_forbidden(&mut ws, &space, 2, "plan", json!({"x": 4})).await;
     // Mallory owns her own team, which gives nothing in Alice's.
     assert_eq!(
         write(&s, &mallory, &format!("team:{other}"), "n", json!({}))
@@ -217,15 +222,7 @@ async fn viewers_read_and_cannot_write(backend: Backend) {
         (Some("_members"), Some("vic")),
         "{ev}"
     );
-    ws.send(json!({"type": "mutate", "mutation_id": 1, "space": space,
-        "ops": [{"op": "put", "collection": "notes", "id": "b", "value": {}}]}))
-        .await;
-    let r = ws.recv().await;
-    assert_eq!(
-        (r["type"].as_str(), r["code"].as_str()),
-        (Some("reject"), Some("forbidden")),
-        "{r}"
-    );
+    ws_write_forbidden(&mut ws, &space, 1, "b", json!({})).await;
     assert_eq!(write(&s, &vic, &space, "c", json!({})).await.0, 403);
     // And still reads what others write.
     assert_eq!(
@@ -289,15 +286,7 @@ async fn a_removed_member_is_cut_off_on_a_websocket(backend: Backend) {
     }
     assert!(ws.try_recv(Duration::from_millis(300)).await.is_none());
     // His writes are rejected; a resume from his old cursor is refused.
-    ws.send(json!({"type": "mutate", "mutation_id": 1, "space": space,
-        "ops": [{"op": "put", "collection": "notes", "id": "x", "value": {}}]}))
-        .await;
-    let r = ws.recv().await;
-    assert_eq!(
-        (r["type"].as_str(), r["code"].as_str()),
-        (Some("reject"), Some("forbidden")),
-        "{r}"
-    );
+    ws_write_forbidden(&mut ws, &space, 1, "x", json!({})).await;
     let mut again = Ws::open(&s.base, &bob).await;
     again
         .hello("b-tab2", json!({ space.clone(): cursor }))
