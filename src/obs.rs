@@ -102,6 +102,18 @@ pub fn auth_failure(reason: &'static str) {
     counter!("tidemark_auth_failures_total", "reason" => reason).increment(1);
 }
 
+/// A TLS certificate reload (SIGHUP or a changed file), by outcome.
+pub fn tls_reload(ok: bool) {
+    let result = if ok { "ok" } else { "error" };
+    counter!("tidemark_tls_reloads_total", "result" => result).increment(1);
+}
+
+/// A connection to the TLS port that never became a TLS session, by a
+/// fixed reason (`plaintext`, `handshake`, `timeout`).
+pub fn tls_refused(reason: &'static str) {
+    counter!("tidemark_tls_refused_total", "reason" => reason).increment(1);
+}
+
 /// A notice from another node on the same PostgreSQL.
 pub fn cluster_notice() {
     counter!("tidemark_cluster_notices_total").increment(1);

@@ -117,7 +117,10 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
             max_mutations_per_sync: args.max_mutations_per_sync,
             long_poll_max: Duration::from_secs(args.long_poll_max_secs),
             allowed_origins: args.allowed_origins.clone(),
-            net: args.net.config(),
+            net: crate::http::listen::NetConfig {
+                tls: args.net.tls().map_err(StartError::Config)?,
+                ..args.net.config()
+            },
             metrics: args.metrics.parse().map_err(StartError::Config)?,
             ws: args.ws_config(),
         }),

@@ -239,7 +239,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         store = state.engine.store().kind(),
         database = %redact_url(&args.database_url),
         dev = args.dev,
-        "tidemark is serving on http://{}",
+        tls = state.cfg.net.tls.is_some(),
+        "tidemark is serving on {}://{}",
+        if state.cfg.net.tls.is_some() { "https" } else { "http" },
         args.listen
     );
     crate::server::serve(listener, state, shutdown_signal())

@@ -58,6 +58,22 @@ pub struct NetArgs {
         default_value_t = 120_000
     )]
     pub http_idle_timeout_ms: u64,
+    /// Serve HTTPS and `wss://` with this PEM certificate chain (leaf
+    /// first); needs `TIDEMARK_TLS_KEY`. Unset: plain HTTP.
+    #[arg(global = true, long, env = "TIDEMARK_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's PEM private key (PKCS#8, PKCS#1 or SEC1).
+    #[arg(global = true, long, env = "TIDEMARK_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// How often the certificate and key files are checked for a change
+    /// and reloaded (SIGHUP reloads at once), milliseconds (0: SIGHUP only).
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_TLS_RELOAD_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub tls_reload_interval_ms: u64,
 }
 
 impl NetArgs {
@@ -71,6 +87,19 @@ impl NetArgs {
                 n => n,
             },
             max_connections_per_ip: self.max_connections_per_ip,
+            tls: None,
+            tls_reload_interval: Duration::from_millis(self.tls_reload_interval_ms),
+        }
+    }
+
+    /// The TLS setup, loaded from the files (`None` without them); a
+    /// missing half or a file that does not load stops the server at start.
+    pub fn tls(&self) -> Result<Option<std::sync::Arc<crate::http::listen::Tls>>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => crate::http::listen::Tls::load(cert, key).map(Some),
+            (Some(_), None) => Err("TIDEMARK_TLS_CERT is set without TIDEMARK_TLS_KEY".into()),
+            (None, Some(_)) => Err("TIDEMARK_TLS_KEY is set without TIDEMARK_TLS_CERT".into()),
         }
     }
 

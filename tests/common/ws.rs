@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, connect_async, connect_async_tls_with_config,
+};
 
 pub struct Ws {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -21,15 +23,31 @@ pub async fn connect(
     base: &str,
     token: Option<&str>,
 ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-    let host = base.trim_start_matches("http://");
+    connect_via(base, token, None).await
+}
+
+/// [`connect`] to an `http://` or `https://` base (`ws://` / `wss://`),
+/// with TLS settings for the latter (a test's own certificate authority).
+pub async fn connect_via(
+    base: &str,
+    token: Option<&str>,
+    tls: Option<tokio_tungstenite::Connector>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    let (scheme, host) = match base.strip_prefix("https://") {
+        Some(h) => ("wss", h),
+        None => ("ws", base.trim_start_matches("http://")),
+    };
     let url = match token {
-        Some(t) => format!("ws://{host}/v1/ws?access_token={t}"),
-        None => format!("ws://{host}/v1/ws"),
+        Some(t) => format!("{scheme}://{host}/v1/ws?access_token={t}"),
+        None => format!("{scheme}://{host}/v1/ws"),
     };
     let mut req = url.into_client_request()?;
     req.headers_mut()
         .insert("sec-websocket-protocol", "tidemark.v1".parse().unwrap());
-    let (ws, resp) = connect_async(req).await?;
+    let (ws, resp) = match tls {
+        None => connect_async(req).await?,
+        Some(c) => connect_async_tls_with_config(req, None, false, Some(c)).await?,
+    };
     assert_eq!(
         resp.headers()
             .get("sec-websocket-protocol")
@@ -46,6 +64,16 @@ impl Ws {
     /// Connects with a token and reads the welcome.
     pub async fn open(base: &str, token: &str) -> Ws {
         let mut w = connect(base, Some(token)).await.expect("connect");
+        let welcome = w.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        w
+    }
+
+    /// [`Ws::open`] over `wss://` (an `https://` base) with these TLS settings.
+    pub async fn open_via(base: &str, token: &str, tls: tokio_tungstenite::Connector) -> Ws {
+        let mut w = connect_via(base, Some(token), Some(tls))
+            .await
+            .expect("connect");
         let welcome = w.recv().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         w

@@ -11,13 +11,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::caps::ConnPermit;
+use super::sock::Sock;
 
 pub struct ConnIo {
-    tcp: TcpStream,
+    tcp: Sock,
     permit: ConnPermit,
     /// The limit now: the header timeout until the first byte arrives (a
     /// connection that says nothing is cut as a slow head is; hyper's own
@@ -33,7 +33,7 @@ pub struct ConnIo {
 impl ConnIo {
     /// `first` bounds the wait for the connection's first byte, `idle` every
     /// silence after it.
-    pub fn new(tcp: TcpStream, permit: ConnPermit, first: Duration, idle: Duration) -> ConnIo {
+    pub fn new(tcp: Sock, permit: ConnPermit, first: Duration, idle: Duration) -> ConnIo {
         let last = Instant::now();
         ConnIo {
             tcp,
@@ -45,7 +45,7 @@ impl ConnIo {
         }
     }
 
-    pub fn into_parts(self) -> (TcpStream, ConnPermit) {
+    pub fn into_parts(self) -> (Sock, ConnPermit) {
         (self.tcp, self.permit)
     }
 
@@ -143,6 +143,7 @@ impl AsyncWrite for ConnIo {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
 
     async fn pair(idle: Duration) -> (ConnIo, TcpStream) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -151,7 +152,7 @@ mod tests {
             .unwrap();
         let (server, peer) = listener.accept().await.unwrap();
         let permit = super::super::ConnCaps::new(0, 0).admit(peer.ip()).unwrap();
-        (ConnIo::new(server, permit, idle, idle), client)
+        (ConnIo::new(Sock::Plain(server), permit, idle, idle), client)
     }
 
     #[tokio::test]
@@ -188,7 +189,7 @@ mod tests {
         let (server, peer) = listener.accept().await.unwrap();
         let permit = super::super::ConnCaps::new(0, 0).admit(peer.ip()).unwrap();
         let mut io = ConnIo::new(
-            server,
+            Sock::Plain(server),
             permit,
             Duration::from_millis(200),
             Duration::from_secs(3600),
@@ -205,7 +206,7 @@ mod tests {
             let permit = super::super::ConnCaps::new(0, 0).admit(p.ip()).unwrap();
             (
                 ConnIo::new(
-                    s,
+                    Sock::Plain(s),
                     permit,
                     Duration::from_millis(200),
                     Duration::from_secs(3600),

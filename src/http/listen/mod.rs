@@ -6,6 +6,8 @@
 mod body;
 mod caps;
 mod io;
+pub mod sock;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,6 +25,8 @@ use tower::ServiceExt;
 pub use body::BodyTimeout;
 pub use caps::{ConnCaps, ConnPermit, Refusal};
 pub use io::ConnIo;
+pub use sock::{ReadSide, Sock, WriteSide};
+pub use tls::Tls;
 
 /// Connection limits and timeouts.
 #[derive(Clone, Debug)]
@@ -40,6 +44,11 @@ pub struct NetConfig {
     pub max_connections: usize,
     /// Open connections from one IP address (0: no cap).
     pub max_connections_per_ip: usize,
+    /// Serve HTTPS and `wss://` with this certificate (`None`: plain HTTP).
+    pub tls: Option<std::sync::Arc<Tls>>,
+    /// How often the certificate files are checked for a change (0: only
+    /// on SIGHUP).
+    pub tls_reload_interval: Duration,
 }
 
 /// Options every accepted socket gets, whatever it goes on to carry
@@ -115,6 +124,11 @@ pub async fn run(listener: TcpListener, app: Router, cfg: NetConfig, stop: Cance
         .max_buf_size(64 * 1024);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    match &cfg.tls {
+        Some(tls) => tls.watch(cfg.tls_reload_interval, stop.clone()),
+        None => tls::ignore_hangup(stop.clone()),
+    }
+    let serve = std::sync::Arc::new(Serve { app, builder, cfg });
     loop {
         let (tcp, peer) = tokio::select! {
             biased;
@@ -128,16 +142,52 @@ pub async fn run(listener: TcpListener, app: Router, cfg: NetConfig, stop: Cance
                 continue;
             }
         };
+        let watcher = graceful.watcher();
+        match serve.cfg.tls.clone() {
+            None => serve.conn(Sock::Plain(tcp), permit, peer, watcher),
+            // The handshake runs on the connection's own task: a slow one
+            // holds up nobody else's accept.
+            Some(tls) => {
+                let serve = serve.clone();
+                tokio::spawn(async move {
+                    if let Some(sock) = tls.accept(tcp, serve.cfg.header_timeout).await {
+                        serve.conn(sock, permit, peer, watcher);
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// What serving one connection needs.
+struct Serve {
+    app: Router,
+    builder: Builder<TokioExecutor>,
+    cfg: NetConfig,
+}
+
+impl Serve {
+    /// Runs HTTP on an accepted (and, on the TLS port, decrypted) stream.
+    fn conn(
+        &self,
+        sock: Sock,
+        permit: ConnPermit,
+        peer: SocketAddr,
+        watcher: hyper_util::server::graceful::Watcher,
+    ) {
+        let cfg = &self.cfg;
         let io = TokioIo::new(ConnIo::new(
-            tcp,
+            sock,
             permit,
             cfg.header_timeout,
             cfg.idle_timeout,
         ));
-        let app = app.clone();
         let body_timeout = cfg.body_timeout;
         let cut = Cut(CancellationToken::new());
         let cut_here = cut.0.clone();
+        let app = self.app.clone();
         let svc =
             hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
                 let mut req =
@@ -146,8 +196,11 @@ pub async fn run(listener: TcpListener, app: Router, cfg: NetConfig, stop: Cance
                 req.extensions_mut().insert(cut.clone());
                 app.clone().oneshot(req)
             });
-        let conn = builder.serve_connection_with_upgrades(io, svc).into_owned();
-        let conn = graceful.watch(conn);
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(io, svc)
+            .into_owned();
+        let conn = watcher.watch(conn);
         tokio::spawn(async move {
             tokio::select! {
                 r = conn => if let Err(e) = r {
@@ -159,8 +212,6 @@ pub async fn run(listener: TcpListener, app: Router, cfg: NetConfig, stop: Cance
             }
         });
     }
-    drop(listener);
-    graceful.shutdown().await;
 }
 
 /// Ends the HTTP connection a request came on, at once, whatever hyper

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -54,7 +53,12 @@ type Stream = WebSocketStream<Duplex>;
 /// One task per connection: it reads the peer's frames, answers them, and
 /// writes what the socket did not take at once; live events are written by
 /// the spaces' pushers (`fanout.rs`).
-pub async fn run(rd: Reader, wr: OwnedWriteHalf, st: AppState, auth: Option<(Principal, u64)>) {
+pub async fn run(
+    rd: Reader,
+    wr: crate::http::listen::WriteSide,
+    st: AppState,
+    auth: Option<(Principal, u64)>,
+) {
     let out = Arc::new(Outbox::new(
         st.cfg.ws.max_queue_bytes,
         st.cfg.ws.slow_consumer,

@@ -1,7 +1,8 @@
 //! The WebSocket opening handshake (RFC 6455 §4.2), done here rather than by
-//! axum's `WebSocketUpgrade` so the connection keeps the raw TCP stream: the
-//! read half goes to tungstenite (masked client frames, control frames), the
-//! write half takes prebuilt frames with vectored writes.
+//! axum's `WebSocketUpgrade` so the connection keeps its own stream (TCP, or
+//! TLS over it): the read half goes to tungstenite (masked client frames,
+//! control frames), the write half takes prebuilt frames with vectored
+//! writes.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,12 +16,11 @@ use bytes::Bytes;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::SUBPROTOCOL;
 use super::outbox::Replies;
 use crate::http::error::ApiError;
-use crate::http::listen::{ConnIo, ConnPermit};
+use crate::http::listen::{ConnIo, ConnPermit, ReadSide, WriteSide};
 
 /// A validated upgrade request: the 101 answer and the pending upgrade.
 pub struct Accepted {
@@ -128,15 +128,15 @@ pub fn accept(req: &mut Request) -> Result<Accepted, Box<Response>> {
     })
 }
 
-/// The upgraded connection's TCP stream, split, with any bytes the HTTP
+/// The upgraded connection's stream, split, with any bytes the HTTP
 /// layer read past the request put back in front of the read half. The read
 /// half keeps the connection's place under the connection caps.
-pub async fn socket(on_upgrade: OnUpgrade) -> Result<(Reader, OwnedWriteHalf), String> {
+pub async fn socket(on_upgrade: OnUpgrade) -> Result<(Reader, WriteSide), String> {
     let upgraded = on_upgrade.await.map_err(|e| e.to_string())?;
     let parts = hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<ConnIo>>(upgraded)
-        .map_err(|_| "the upgraded connection is not a TCP stream".to_string())?;
-    let (tcp, permit) = parts.io.into_inner().into_parts();
-    let (rd, wr) = tcp.into_split();
+        .map_err(|_| "the upgraded connection is not a tidemark socket".to_string())?;
+    let (sock, permit) = parts.io.into_inner().into_parts();
+    let (rd, wr) = sock.split();
     let pre = parts.read_buf;
     Ok((
         Reader {
@@ -151,7 +151,7 @@ pub async fn socket(on_upgrade: OnUpgrade) -> Result<(Reader, OwnedWriteHalf), S
 /// The read half, after the bytes read ahead during the handshake.
 pub struct Reader {
     pre: Bytes,
-    rd: OwnedReadHalf,
+    rd: ReadSide,
     _permit: ConnPermit,
 }
 

@@ -20,11 +20,11 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use tokio::io::AsyncWrite;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 
 use crate::engine::space::EventRec;
 use crate::engine::team::removes;
+use crate::http::listen::WriteSide;
 use crate::http::pressure::{FAIR_SHARE, Pressure};
 use crate::protocol::wsframe;
 
@@ -53,7 +53,10 @@ struct Inner {
     closed: bool,
     /// The head frame is partly written (what follows must be its rest).
     head_started: bool,
-    wr: Option<OwnedWriteHalf>,
+    wr: Option<WriteSide>,
+    /// Over TLS: bytes the socket took into the TLS layer that it has not
+    /// sent yet (the next write or a flush sends them).
+    unflushed: bool,
     /// Where each subscribed space stands on this connection.
     links: Vec<Link>,
     /// The bytes queued for all connections, which `bytes` is part of.
@@ -136,23 +139,45 @@ impl Inner {
 
     fn failed(&mut self) {
         self.closed = true;
+        self.unflushed = false;
         self.queue.clear();
         self.pressure.sub(self.bytes);
         self.bytes = 0;
     }
 
-    /// Writes what the socket takes without waiting.
-    fn try_write(&mut self) {
+    /// Writes what the socket takes without waiting. True when the
+    /// connection's task must look (over TLS: bytes are left, and the
+    /// attempt may have replaced the task's socket waker, see
+    /// [`WriteSide::try_write_vectored`]).
+    fn try_write(&mut self) -> bool {
         while !self.queue.is_empty() {
-            let Some(wr) = &self.wr else { return };
+            let Some(wr) = &mut self.wr else { return false };
             let (slices, count) = head_slices(&self.queue);
             match wr.try_write_vectored(&slices[..count]) {
-                Ok(0) => return self.failed(),
+                Ok(0) => {
+                    self.failed();
+                    return false;
+                }
                 Ok(n) => self.advance(n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => return self.failed(),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.failed();
+                    return false;
+                }
             }
         }
+        let Some(wr) = &mut self.wr else { return false };
+        if !wr.buffers() {
+            return false;
+        }
+        match wr.try_flush() {
+            Ok(done) => self.unflushed = !done,
+            Err(_) => {
+                self.failed();
+                return false;
+            }
+        }
+        self.unflushed || !self.queue.is_empty()
     }
 }
 
@@ -167,6 +192,7 @@ impl Outbox {
                 closed: false,
                 head_started: false,
                 wr: None,
+                unflushed: false,
                 links: Vec::new(),
                 pressure,
             }),
@@ -178,12 +204,12 @@ impl Outbox {
     }
 
     /// The socket's write half, for the pushers and the connection task.
-    pub fn attach(&self, wr: OwnedWriteHalf) {
+    pub fn attach(&self, wr: WriteSide) {
         self.lock().wr = Some(wr);
     }
 
     /// Takes the write half back (to shut it down).
-    pub fn detach(&self) -> Option<OwnedWriteHalf> {
+    pub fn detach(&self) -> Option<WriteSide> {
         self.lock().wr.take()
     }
 
@@ -247,7 +273,9 @@ impl Outbox {
                 return;
             }
             i.push(a);
-            i.try_write();
+            if i.try_write() {
+                self.kick.notify_one();
+            }
         }
         let behind = pushed_upto() > version;
         if let Some(l) = i.link(hub) {
@@ -358,8 +386,8 @@ impl Outbox {
                 i.push(ev.wire.clone());
             }
         }
-        i.try_write();
-        let kick = lagging || stalled || revoked || !i.queue.is_empty();
+        let task = i.try_write();
+        let kick = lagging || stalled || revoked || task || !i.queue.is_empty();
         drop(i);
         if kick {
             self.kick.notify_one();
@@ -381,7 +409,9 @@ impl Outbox {
             return;
         }
         i.push(frame);
-        i.try_write();
+        if i.try_write() {
+            self.kick.notify_one();
+        }
     }
 
     /// True (and the outbox closed with 4009) when `frame` would take the
@@ -431,7 +461,7 @@ impl Outbox {
         }
         i.push(wsframe::close(code, reason));
         i.closed = true;
-        i.try_write();
+        let _ = i.try_write();
         self.kick.notify_one();
     }
 
@@ -456,8 +486,10 @@ impl Outbox {
         self.lock().bytes < self.max_bytes / 2
     }
 
+    /// Nothing left to write (over TLS: nor to flush).
     pub fn is_empty(&self) -> bool {
-        self.lock().queue.is_empty()
+        let i = self.lock();
+        i.queue.is_empty() && !i.unflushed
     }
 
     /// Bytes are waiting and nothing was written for `limit`.
@@ -503,6 +535,24 @@ impl Outbox {
             written += n;
             i.advance(n);
         }
+        if let Some(wr) = i.wr.as_mut()
+            && wr.buffers()
+            && (i.unflushed || written > 0)
+        {
+            match wr.poll_flush(cx) {
+                Poll::Ready(Ok(())) => i.unflushed = false,
+                Poll::Ready(Err(e)) => {
+                    i.failed();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending => {
+                    i.unflushed = true;
+                    if written == 0 {
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
         if i.queue.capacity() > 64 && i.queue.is_empty() {
             i.queue = VecDeque::new(); // a burst's queue is not kept by an idle connection
         }
@@ -538,3 +588,7 @@ impl AsyncWrite for Replies {
 #[cfg(test)]
 #[path = "outbox_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "outbox_tls_tests.rs"]
+mod tls_tests;

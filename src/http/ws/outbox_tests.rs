@@ -34,7 +34,7 @@ async fn pair() -> (Arc<Outbox>, tokio::net::TcpStream) {
         std::time::Duration::from_secs(1),
         unbounded(),
     ));
-    out.attach(server.into_split().1);
+    out.attach(crate::http::listen::WriteSide::Plain(server.into_split().1));
     (out, client)
 }
 
