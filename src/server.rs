@@ -119,6 +119,7 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
             allowed_origins: args.allowed_origins.clone(),
             net: crate::http::listen::NetConfig {
                 tls: args.net.tls().map_err(StartError::Config)?,
+                trusted_proxies: args.net.trusted_proxies().map_err(StartError::Config)?,
                 ..args.net.config()
             },
             metrics: args.metrics.parse().map_err(StartError::Config)?,

@@ -74,6 +74,12 @@ pub struct NetArgs {
         default_value_t = 5_000
     )]
     pub tls_reload_interval_ms: u64,
+    /// Proxies (addresses or networks, comma-separated) whose
+    /// `X-Forwarded-For` names the client; from anyone else it is ignored.
+    /// Their connections count in the total only; each WebSocket or SSE
+    /// stream they forward counts under its client's address.
+    #[arg(global = true, long, env = "TIDEMARK_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
 }
 
 impl NetArgs {
@@ -89,7 +95,14 @@ impl NetArgs {
             max_connections_per_ip: self.max_connections_per_ip,
             tls: None,
             tls_reload_interval: Duration::from_millis(self.tls_reload_interval_ms),
+            trusted_proxies: Default::default(),
         }
+    }
+
+    /// The trusted proxies; an entry that does not parse stops the server.
+    pub fn trusted_proxies(&self) -> Result<crate::http::listen::TrustedProxies, String> {
+        let list: Vec<String> = self.trusted_proxies.iter().cloned().collect();
+        crate::http::listen::TrustedProxies::parse(&list)
     }
 
     /// The TLS setup, loaded from the files (`None` without them); a

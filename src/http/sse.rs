@@ -46,9 +46,12 @@ async fn events(
     StreamUser(who, expires_at): StreamUser,
     Query(q): Query<EventsQuery>,
     cut: Option<axum::Extension<Cut>>,
+    client: Option<axum::Extension<crate::http::listen::Client>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let name = st.engine.readable(&who, &q.space).await?;
+    // Through a trusted proxy: a place under the client's own address cap.
+    let client_slot = crate::http::listen::hold_client(client.as_deref())?;
     // Streams of one identity share the WebSocket's per-identity cap.
     let slot = st
         .ws_registry
@@ -90,6 +93,7 @@ async fn events(
     let hubs = st.ws_hubs.clone();
     st.tasks.spawn(async move {
         let _slot = slot;
+        let _client_slot = client_slot;
         let _open = crate::obs::Open::new(&crate::obs::hot().sse_connections);
         let mut epoch = first.epoch().to_string();
         let mut delivered = first.version();

@@ -44,9 +44,11 @@ async fn upgrade(
     _: AllowedOrigin,
     StreamUser(who, expires_at): StreamUser,
     Query(q): Query<Resume>,
+    client: Option<axum::Extension<crate::http::listen::Client>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
     who.readable(CATALOG)?;
+    let client_slot = crate::http::listen::hold_client(client.as_deref())?;
     // Shares the per-identity cap of the other streams.
     let slot = st
         .ws_registry
@@ -57,7 +59,7 @@ async fn upgrade(
         .on_upgrade(move |socket| {
             let tasks = st.tasks.clone();
             tasks.track_future(async move {
-                let _slot = slot;
+                let (_slot, _client_slot) = (slot, client_slot);
                 run(socket, st, q, expires_at).await
             })
         }))

@@ -5,6 +5,7 @@
 
 mod body;
 mod caps;
+mod client;
 mod io;
 pub mod sock;
 mod tls;
@@ -24,6 +25,7 @@ use tower::ServiceExt;
 
 pub use body::BodyTimeout;
 pub use caps::{ConnCaps, ConnPermit, Refusal};
+pub use client::{Client, TrustedProxies};
 pub use io::ConnIo;
 pub use sock::{ReadSide, Sock, WriteSide};
 pub use tls::Tls;
@@ -49,6 +51,8 @@ pub struct NetConfig {
     /// How often the certificate files are checked for a change (0: only
     /// on SIGHUP).
     pub tls_reload_interval: Duration,
+    /// Proxies whose `X-Forwarded-For` names the client (`client.rs`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Options every accepted socket gets, whatever it goes on to carry
@@ -128,14 +132,20 @@ pub async fn run(listener: TcpListener, app: Router, cfg: NetConfig, stop: Cance
         Some(tls) => tls.watch(cfg.tls_reload_interval, stop.clone()),
         None => tls::ignore_hangup(stop.clone()),
     }
-    let serve = std::sync::Arc::new(Serve { app, builder, cfg });
+    let serve = std::sync::Arc::new(Serve {
+        app,
+        builder,
+        cfg,
+        caps: caps.clone(),
+    });
     loop {
         let (tcp, peer) = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
             c = accept(&listener) => c,
         };
-        let permit = match caps.admit(peer.ip()) {
+        let proxy = serve.cfg.trusted_proxies.contains(peer.ip());
+        let permit = match caps.admit_as(peer.ip(), !proxy) {
             Ok(p) => p,
             Err(why) => {
                 tokio::spawn(refuse(tcp, why));
@@ -166,6 +176,7 @@ struct Serve {
     app: Router,
     builder: Builder<TokioExecutor>,
     cfg: NetConfig,
+    caps: std::sync::Arc<ConnCaps>,
 }
 
 impl Serve {
@@ -188,10 +199,13 @@ impl Serve {
         let cut = Cut(CancellationToken::new());
         let cut_here = cut.0.clone();
         let app = self.app.clone();
+        let (trusted, caps) = (cfg.trusted_proxies.clone(), self.caps.clone());
         let svc =
             hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
                 let mut req =
                     req.map(|b| axum::body::Body::new(body::DeadlineBody::new(b, body_timeout)));
+                let client = Client::new(peer.ip(), &trusted, req.headers(), &caps);
+                req.extensions_mut().insert(client);
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req.extensions_mut().insert(cut.clone());
                 app.clone().oneshot(req)
@@ -220,6 +234,22 @@ impl Serve {
 /// the peer finally reads or the connection times out.
 #[derive(Clone, Debug)]
 pub struct Cut(pub CancellationToken);
+
+/// [`Client::hold`] for a request (none without the extension, as in
+/// tests that call the router directly), refused as the caps refuse.
+pub fn hold_client(
+    client: Option<&Client>,
+) -> Result<Option<ConnPermit>, crate::http::error::ApiError> {
+    match client.map(Client::hold) {
+        None | Some(Ok(None)) => Ok(None),
+        Some(Ok(Some(p))) => Ok(Some(p)),
+        Some(Err(_)) => Err(crate::http::error::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "too many connections from this address; close some and retry".to_string(),
+        )),
+    }
+}
 
 /// Over a cap: a short 503 if the socket takes it at once, then close.
 async fn refuse(mut tcp: TcpStream, why: Refusal) {

@@ -92,9 +92,15 @@ async fn upgrade(State(st): State<AppState>, mut req: Request) -> Response {
         )
         .into_response();
     }
+    // Through a trusted proxy: a place under the client's own address cap.
+    let client_slot = match crate::http::listen::hold_client(req.extensions().get()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let on_upgrade = accepted.on_upgrade;
     let tracker = st.tasks.clone();
     tokio::spawn(tracker.track_future(async move {
+        let _client_slot = client_slot;
         match handshake::socket(on_upgrade).await {
             Ok((rd, wr)) => conn::run(rd, wr, st, auth).await,
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
