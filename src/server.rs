@@ -74,7 +74,13 @@ pub async fn build(args: &ServeArgs) -> Result<AppState, StartError> {
         ),
         keys => keys,
     };
-    let store = crate::store::connect(&args.database_url).await?;
+    let store = crate::store::connect_with(
+        &args.database_url,
+        crate::store::StoreOptions {
+            sqlite_cache_kib: args.sqlite_cache_mib.saturating_mul(1024),
+        },
+    )
+    .await?;
     let mut engine_cfg = args.engine_config();
     // Seed domain checks and event names.
     crate::domain::setup::install_hooks(&mut engine_cfg);

@@ -19,7 +19,10 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 
-both_stores!(a_stalled_sse_stream_goes_when_all_queues_are_over_the_budget);
+both_stores!(
+    a_stalled_sse_stream_goes_when_all_queues_are_over_the_budget,
+    answers_past_the_budget_wait_their_turn,
+);
 
 /// Waits (bounded) until the server holds `n` streams.
 async fn streams_become(s: &TestServer, n: usize) -> bool {
@@ -145,6 +148,82 @@ async fn a_stalled_websocket_goes_when_all_queues_are_over_the_budget() {
         }
     }
     drop(ws);
+    s.stop().await;
+}
+
+/// A WebSocket over a socket whose receive buffer is small, subscribed to
+/// its user's space and reading nothing.
+async fn silent_subscriber(
+    s: &TestServer,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(s.addr).await.unwrap();
+    let url = format!("ws://{}/v1/ws?access_token={token}", s.addr);
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "tidemark.v1".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+    let hello =
+        json!({"type": "hello", "protocol": 1, "client_id": "tab", "subscribe": {"user:me": null}});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    ws
+}
+
+/// The budget is a cap, not only a trigger: five clients that each ask for
+/// an 8 MB snapshot and read nothing do not make the server queue five
+/// snapshots (~20 MB past what the kernel takes); past the budget the
+/// others' answers wait, nothing queued, while the first is cut for not
+/// reading. A waiting client that does read gets its whole answer.
+async fn answers_past_the_budget_wait_their_turn(backend: Backend) {
+    const BUDGET: usize = 1 << 20;
+    const SNAPSHOT: usize = 8 << 20;
+    let (s, _db) = common::start_with(backend, |a| {
+        a.ws_queue_bytes = 16 << 20;
+        a.ws_slow_consumer_ms = 600_000;
+        a.ws_abuse_threshold = 1000;
+        a.outbound_budget_bytes = BUDGET;
+    })
+    .await;
+    let users: Vec<String> = (0..5).map(|i| s.token(&format!("u{i}"))).collect();
+    for t in &users {
+        fill(&s, t, "user:me", 40).await;
+    }
+    let mut silent = Vec::new();
+    for t in &users[1..] {
+        silent.push(silent_subscriber(&s, t).await);
+    }
+    let mut most = 0;
+    for _ in 0..300 {
+        most = most.max(s.state.outbound.queued());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        most > BUDGET,
+        "the first answer is admitted whole, past the budget: {most}"
+    );
+    assert!(
+        most <= BUDGET + SNAPSHOT + (1 << 20),
+        "at most one snapshot past the budget is queued, not four: {most} bytes"
+    );
+    // A client that reads gets its 8 MB answer once room frees up.
+    let mut reader = Ws::open(&s.base, &users[0]).await;
+    reader.hello("reader", json!({"user:me": null})).await;
+    // Its turn comes once the silent ones holding the budget are cut, one
+    // second each without progress.
+    let first = reader
+        .try_recv(Duration::from_secs(20))
+        .await
+        .expect("the answer comes (about a second here)");
+    assert_eq!(first["type"], "snapshot", "{first}");
+    assert_eq!(first["docs"].as_array().unwrap().len(), 40);
+    drop(silent);
+    assert!(queues_empty(&s).await, "every queued byte was given back");
     s.stop().await;
 }
 

@@ -67,6 +67,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     let (fleet, _, connected) = start_ready(ctx, procs, WORKER, p.n, &mut r).await?;
     let server = ServerWatch::start(ctx.args.pid);
     let trace = server.trace(Duration::from_millis(500));
+    let queued = QueuedTrace::start(ctx)?;
     let publisher = Publisher::start(ctx, users, p.rate).await?;
     tokio::time::sleep_until(ctx.until(p.settle)).await;
     let phase = |fleet: &Fleet, k: u8| {
@@ -74,6 +75,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
         if let Some(t) = &trace {
             t.phase(k);
         }
+        queued.phase.store(k, Ordering::Relaxed);
     };
     phase(&fleet, 1);
     let t_hostile = Instant::now();
@@ -82,6 +84,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     phase(&fleet, 2);
     tokio::time::sleep_until(ctx.until(p.settle)).await;
     let samples = trace.map(|t| t.finish()).unwrap_or_default();
+    let queued = queued.finish();
     let finals = publisher.stop(&mut r).await;
     fleet.send_all(json!({"cmd": "finish", "catalog": finals.0, "users": finals.1}));
     let results = fleet.finish(ctx.until(60.0), &server, &mut r).await?;
@@ -105,6 +108,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     }
     r.set("delivery_ms", Value::Object(lat));
     rss_report(&mut r, &samples);
+    queued_report(&mut r, &queued);
     for (k, t) in KINDS.iter().zip(&hostile.tallies) {
         if hostile.runs(k) {
             r.line(format!("  {k}: {}", t.brief()));
@@ -153,6 +157,81 @@ fn rss_report(r: &mut Report, samples: &[RssSample]) {
         end.rss_kib,
         end.rss_kib as i64 - base.rss_kib as i64,
         samples.len()
+    ));
+}
+
+/// The server's own count of bytes queued for all clients
+/// (`tidemark_outbound_queued_bytes` on `/metrics`, read with an admin
+/// token every 500 ms), beside the RSS: what of the growth is queues.
+struct QueuedTrace {
+    samples: Arc<std::sync::Mutex<Vec<(u8, u64)>>>,
+    phase: Arc<std::sync::atomic::AtomicU8>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl QueuedTrace {
+    fn start(ctx: &Arc<Ctx>) -> Result<QueuedTrace, String> {
+        let token = ctx.token("lb-metrics", Role::Admin)?;
+        let url = format!("{}/metrics", ctx.target.base);
+        let samples: Arc<std::sync::Mutex<Vec<(u8, u64)>>> = Default::default();
+        let phase: Arc<std::sync::atomic::AtomicU8> = Default::default();
+        let (s, ph) = (samples.clone(), phase.clone());
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let Ok(r) = http.get(&url).bearer_auth(&token).send().await else {
+                    continue;
+                };
+                let Ok(text) = r.text().await else { continue };
+                let v = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("tidemark_outbound_queued_bytes "))
+                    .and_then(|v| v.trim().parse::<f64>().ok());
+                if let Some(v) = v {
+                    let p = ph.load(Ordering::Relaxed);
+                    s.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((p, v as u64));
+                }
+            }
+        });
+        Ok(QueuedTrace {
+            samples,
+            phase,
+            task,
+        })
+    }
+
+    fn finish(self) -> Vec<(u8, u64)> {
+        self.task.abort();
+        self.samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+fn queued_report(r: &mut Report, samples: &[(u8, u64)]) {
+    let max = |ph: u8| {
+        samples
+            .iter()
+            .filter(|s| s.0 == ph)
+            .map(|s| s.1)
+            .max()
+            .unwrap_or(0)
+    };
+    let (before, during, after) = (max(0), max(1), max(2));
+    r.set(
+        "queued_bytes_max",
+        json!({"before": before, "during": during, "after": after}),
+    );
+    r.line(format!(
+        "  bytes queued for all clients (the server's count, most): before {} KiB, during {} KiB, after {} KiB",
+        before / 1024,
+        during / 1024,
+        after / 1024
     ));
 }
 

@@ -87,6 +87,15 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+    /// SQLite: the writer's page cache, MiB (what it does not hold is read
+    /// from the OS file cache, outside the process).
+    #[arg(
+        global = true,
+        long,
+        env = "TIDEMARK_SQLITE_CACHE_MIB",
+        default_value_t = 16
+    )]
+    pub sqlite_cache_mib: u64,
     /// Largest HTTP request body.
     #[arg(global = true, long, env = "TIDEMARK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -3,11 +3,19 @@
 //!
 //! Each connection is bounded on its own (`TIDEMARK_WS_QUEUE_BYTES`), but
 //! many connections that each stay within that bound and read nothing
-//! would add up. While the sum is over the budget, a connection holding
-//! more than a fair share (64 KiB) is given one second without progress
-//! instead of the slow-consumer time before it is closed (WebSocket 4009,
-//! SSE stream ended): the stalled ones go first, readers that make progress
-//! and connections with little queued are not touched.
+//! would add up. So the budget is a cap on the sum, kept two ways:
+//!
+//! - **Admission** ([`Pressure::admits`]): a connection may always hold a
+//!   fair share (64 KiB); past it, bytes are queued only while the sum stays
+//!   within the budget. What is not admitted waits where it costs nothing: a
+//!   WebSocket's live events lag and are caught up from the log later, a
+//!   subscription's answer is computed again later, an SSE stream waits
+//!   before reading further.
+//! - **Eviction**: while the sum is over the budget, a connection holding
+//!   more than a fair share is given one second without progress instead of
+//!   the slow-consumer time before it is closed (WebSocket 4009, SSE stream
+//!   ended): the stalled ones go first, readers that make progress and
+//!   connections with little queued are not touched.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,6 +57,13 @@ impl Pressure {
     /// Bytes queued for all clients now.
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Whether a connection holding `own` queued bytes may queue `n` more:
+    /// within its fair share always, past it only while the sum is below the
+    /// budget (so a frame larger than the whole budget still goes, alone).
+    pub fn admits(&self, own: usize, n: usize) -> bool {
+        own.saturating_add(n) <= FAIR_SHARE || self.queued() < self.budget
     }
 
     /// How long a connection holding `own` queued bytes may go without
@@ -104,5 +119,25 @@ mod tests {
             assert_eq!(p.queued(), 1400);
         }
         assert_eq!(p.queued(), 900);
+    }
+
+    #[test]
+    fn past_a_fair_share_only_within_the_budget() {
+        let p = Arc::new(Pressure::new(1 << 20));
+        assert!(p.admits(0, FAIR_SHARE), "a fair share, always");
+        assert!(
+            p.admits(0, 4 << 20),
+            "more than the budget, while it is free"
+        );
+        p.add(900 << 10);
+        assert!(p.admits(FAIR_SHARE, 200 << 10), "below the budget");
+        p.add(200 << 10);
+        assert!(p.admits(FAIR_SHARE / 2, FAIR_SHARE / 2));
+        assert!(!p.admits(FAIR_SHARE, 1), "at the budget, past a fair share");
+        assert!(
+            !p.admits(0, 200 << 10),
+            "an empty queue too, for a big frame"
+        );
+        assert!(p.admits(0, 1024), "a small frame into an empty queue");
     }
 }

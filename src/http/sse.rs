@@ -275,7 +275,8 @@ impl Outflow {
     /// `n` bytes of the stream's budget, waited for within the slow-consumer
     /// time, which is one second while all clients' queues together are over
     /// their budget and this stream holds more than a fair share
-    /// (`pressure.rs`). None: the stream is to end.
+    /// (`pressure.rs`); past a fair share, also for room in that budget.
+    /// None: the stream is to end.
     async fn room(&self, n: u32) -> Option<OwnedSemaphorePermit> {
         let started = tokio::time::Instant::now();
         loop {
@@ -288,6 +289,12 @@ impl Outflow {
                 self.slow_consumer();
                 return None;
             };
+            // Past a fair share, only within the budget of all clients'
+            // queues (`pressure.rs`): wait for it to free up.
+            if !self.pressure.admits(own, n as usize) {
+                tokio::time::sleep(left.min(ADMISSION_POLL)).await;
+                continue;
+            }
             let wait = self.budget.clone().acquire_many_owned(n);
             match tokio::time::timeout(left.min(PRESSED_PATIENCE), wait).await {
                 Ok(Ok(permit)) => return Some(permit),
@@ -323,6 +330,9 @@ pub fn too_many_streams() -> ApiError {
         "this identity holds as many streams as it may; close one first",
     )
 }
+
+/// How often a stream waiting for room in all clients' budget looks again.
+const ADMISSION_POLL: Duration = Duration::from_millis(100);
 
 /// Presence messages queued per stream before it is sent the whole state
 /// again instead.

@@ -188,11 +188,37 @@ pub enum Notice {
     Presence(String),
 }
 
+/// How a store is opened, beyond its URL.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// SQLite: the writer connection's page cache, KiB. Pages it does not
+    /// hold are read from the operating system's file cache, outside the
+    /// process; a larger cache trades the server's own memory for fewer
+    /// such reads.
+    pub sqlite_cache_kib: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            sqlite_cache_kib: 16 * 1024,
+        }
+    }
+}
+
 /// Opens the store named by a URL: `sqlite://file.db`, `sqlite:///abs.db`,
 /// `sqlite::memory:`, `postgres://...`. Runs migrations.
 pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    connect_with(url, StoreOptions::default()).await
+}
+
+/// [`connect`] with options.
+pub async fn connect_with(
+    url: &str,
+    options: StoreOptions,
+) -> StoreResult<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
-        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+        Ok(std::sync::Arc::new(SqliteStore::open(url, options).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(std::sync::Arc::new(PostgresStore::open(url).await?))
     } else {

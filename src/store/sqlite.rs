@@ -46,7 +46,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub async fn open(url: &str) -> StoreResult<Self> {
+    pub async fn open(url: &str, options: super::StoreOptions) -> StoreResult<Self> {
         let memory = url.contains(":memory:");
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -66,11 +66,15 @@ impl SqliteStore {
             // Keep the one writer for good: its WAL hook lives on it.
             .max_lifetime(None)
             .idle_timeout(None)
-            // The hot pages of every active space stay in a 64 MiB cache; a
-            // WAL that grew past 64 MiB is cut back when it starts over.
+            // The hot pages of the active spaces stay in the writer's cache
+            // (`TIDEMARK_SQLITE_CACHE_MIB`); a WAL that grew past 64 MiB is
+            // cut back when it starts over.
             .connect_with(
                 opts.clone()
-                    .pragma("cache_size", "-65536")
+                    .pragma(
+                        "cache_size",
+                        format!("-{}", options.sqlite_cache_kib.max(1024)),
+                    )
                     .pragma("journal_size_limit", "67108864"),
             )
             .await?;
@@ -176,7 +180,7 @@ mod tests {
     async fn open() -> (tempfile::TempDir, SqliteStore, String) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let store = SqliteStore::open(&url, Default::default()).await.unwrap();
         let epoch = store.load_space("user:alice", "e1").await.unwrap().epoch;
         (dir, store, epoch)
     }
@@ -312,7 +316,7 @@ mod tests {
         );
         drop(store);
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let again = SqliteStore::open(&url).await.unwrap();
+        let again = SqliteStore::open(&url, Default::default()).await.unwrap();
         assert_eq!(again.head(s).await.unwrap().unwrap().version, v);
         let tail: Vec<u64> = again
             .events(s, v - 3, v, 10)

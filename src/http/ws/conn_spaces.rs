@@ -136,11 +136,20 @@ impl Conn {
                 return;
             }
         };
-        let epoch = answer.epoch().to_string();
+        let mut epoch = answer.epoch().to_string();
         let version = answer.version();
         let frame = hub.answer_frame(&name, answer);
-        self.out
-            .go_live(hub.key(), Some(frame), version, &|| hub.pushed_upto());
+        if !self
+            .out
+            .go_live(hub.key(), Some(frame), version, &|| hub.pushed_upto())
+        {
+            // All clients' queues are at their budget: answer later, from
+            // the client's own cursor (a snapshot without one).
+            let (e, v) = cursor.map_or((String::new(), 0), |c| (c.epoch, c.version));
+            epoch = e;
+            self.out.set_delivered(hub.key(), v);
+            self.out.retry_later();
+        }
         self.st.ws_hubs.presence.watch(&name, &self.out);
         self.subs.insert(name, Sub { hub, epoch });
     }
@@ -197,8 +206,14 @@ impl Conn {
                 self.revoke(name);
                 continue;
             }
-            self.out
-                .go_live(hub.key(), frame, version, &|| hub.pushed_upto());
+            if !self
+                .out
+                .go_live(hub.key(), frame, version, &|| hub.pushed_upto())
+            {
+                // Not admitted: the space lags on; again after a wait.
+                self.out.retry_later();
+                continue;
+            }
             if let Some(sub) = self.subs.get_mut(&name) {
                 sub.epoch = epoch;
             }

@@ -42,6 +42,11 @@ pub struct Outbox {
     user: std::sync::OnceLock<Box<str>>,
     /// A link was revoked since the task last looked.
     revoked: std::sync::atomic::AtomicBool,
+    /// An answer was not admitted (all clients' queues at their budget):
+    /// the task tries again when this timer fires, not before.
+    retry_armed: std::sync::atomic::AtomicBool,
+    /// How many times in a row (the wait doubles, 250 ms to 1 s).
+    retry_exp: std::sync::atomic::AtomicU32,
 }
 
 struct Inner {
@@ -200,7 +205,28 @@ impl Outbox {
             kick: Notify::new(),
             user: std::sync::OnceLock::new(),
             revoked: std::sync::atomic::AtomicBool::new(false),
+            retry_armed: std::sync::atomic::AtomicBool::new(false),
+            retry_exp: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    /// Has the task catch lagging spaces up again after a wait (250 ms,
+    /// doubling up to 1 s while answers keep being refused), so a client
+    /// whose answer waits for the budget costs one catch-up per wait.
+    pub fn retry_later(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.retry_armed.swap(true, SeqCst) {
+            return;
+        }
+        let exp = self.retry_exp.fetch_add(1, SeqCst).min(2);
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(250 << exp)).await;
+            if let Some(out) = me.upgrade() {
+                out.retry_armed.store(false, SeqCst);
+                out.kick.notify_one();
+            }
+        });
     }
 
     /// The socket's write half, for the pushers and the connection task.
@@ -259,19 +285,29 @@ impl Outbox {
 
     /// Queues a space's answer (first, or a catch-up) and makes it live at
     /// `version`; it stays lagging when a pusher pass beyond `version` may
-    /// have skipped it meanwhile (`pushed_upto`).
+    /// have skipped it meanwhile (`pushed_upto`). False when the answer was
+    /// not admitted (`Pressure::admits`): nothing was queued, the space
+    /// lags, and the caller tries again later ([`Outbox::retry_later`]).
+    #[must_use]
     pub fn go_live(
         &self,
         hub: usize,
         answer: Option<Bytes>,
         version: u64,
         pushed_upto: &dyn Fn() -> u64,
-    ) {
+    ) -> bool {
         let mut i = self.lock();
         if let Some(a) = answer {
-            if self.over_budget(&mut i, &a) {
-                return;
+            if !i.pressure.admits(i.bytes, a.len()) {
+                if let Some(l) = i.link(hub) {
+                    l.lagging = true;
+                }
+                return false;
             }
+            if self.over_budget(&mut i, &a) {
+                return true;
+            }
+            self.retry_exp.store(0, std::sync::atomic::Ordering::SeqCst);
             i.push(a);
             if i.try_write() {
                 self.kick.notify_one();
@@ -289,6 +325,16 @@ impl Outbox {
             // up again on the task's next turn (a pusher skips lagging links
             // without waking anyone).
             self.kick.notify_one();
+        }
+        true
+    }
+
+    /// Where a space whose first answer was not admitted stands: the
+    /// client's own cursor (0 without one), to be caught up from later.
+    pub fn set_delivered(&self, hub: usize, version: u64) {
+        if let Some(l) = self.lock().link(hub) {
+            l.delivered = version;
+            l.lagging = true;
         }
     }
 
@@ -358,6 +404,10 @@ impl Outbox {
             Some(k) => &events[k..],
             None => &[][..],
         };
+        // Past a fair share, live events are queued only within the budget
+        // of all clients' queues; else they wait in the log (the space lags).
+        let size: usize = send.iter().map(|e| e.wire.len()).sum();
+        let full = full || !i.pressure.admits(i.bytes, size);
         let lagging = reset || (!send.is_empty() && (send[0].version != from + 1 || full));
         // A reader removed from the team gets the removing event, then
         // nothing more from this space.
@@ -481,9 +531,16 @@ impl Outbox {
         self.lock().bytes >= self.max_bytes
     }
 
-    /// Below half the bound: room to catch a lagging space up.
+    /// Below half the bound, and not waiting for the budget to free up
+    /// ([`Outbox::retry_later`]): room to catch a lagging space up.
     pub fn has_room(&self) -> bool {
         self.lock().bytes < self.max_bytes / 2
+            && !self.retry_armed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// More than a fair share is queued (see `pressure.rs`).
+    pub fn holds_over_share(&self) -> bool {
+        self.lock().bytes > FAIR_SHARE
     }
 
     /// Nothing left to write (over TLS: nor to flush).
