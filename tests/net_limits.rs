@@ -87,6 +87,29 @@ async fn a_half_sent_request_head_is_cut_off() {
     s.stop().await;
 }
 
+/// A body declared larger than the limit is refused before it is sent: the
+/// server holds none of it (and does not wait for it: the body timeout is
+/// long here, so only the early refusal can answer in time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_declared_too_large_is_refused_before_it_is_read() {
+    let (s, _db) =
+        common::start_with(Backend::Sqlite, |a| a.net.http_body_timeout_ms = 600_000).await;
+    let token = s.token("alice");
+    let mut tcp = TcpStream::connect(s.addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/spaces/user:alice/docs/settings/main HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        4 << 20
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), response(&mut tcp))
+        .await
+        .expect("answered without the body")
+        .expect("a response");
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("too_large"), "{body}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_body_is_cut_off() {
     let (s, _db) = common::start_with(Backend::Sqlite, |a| a.net.http_body_timeout_ms = 300).await;

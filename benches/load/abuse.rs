@@ -151,11 +151,22 @@ impl Hostile {
                 });
             }
         }
+        while set.join_next().await.is_some() {}
+    }
+
+    /// The writer that keeps the non-readers' spaces changing (32 KiB
+    /// documents, 10 a second each) until `until`. Started before the
+    /// baseline: it is the write traffic those spaces see whether or not
+    /// anyone hostile reads them, so what it makes the server hold (each
+    /// space's ring of recent events, the store's cache) is in the
+    /// baseline, and the hostile phase adds only what the clients cause.
+    pub fn start_feeding(self: &Arc<Self>, ctx: &Arc<Ctx>, until: Instant) -> JoinSet<()> {
+        let mut set = JoinSet::new();
         for user in self.fed_users() {
             let (h, ctx) = (self.clone(), ctx.clone());
             set.spawn(async move { h.feed(&ctx, user, until).await });
         }
-        while set.join_next().await.is_some() {}
+        set
     }
 
     /// Whether kind `name` runs.

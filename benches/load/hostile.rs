@@ -1,7 +1,9 @@
 //! `hostile`: N normal subscribers (each on `catalog` and its user's space,
 //! reading, gap- and duplicate-checked) while a publisher writes at a steady
-//! rate; after a baseline, hostile clients of every kind (`abuse.rs`) run
-//! beside them for a bounded time. The server's RSS is sampled every 500 ms
+//! rate and a feeder writes 32 KiB documents into the spaces the hostile
+//! readers will subscribe (from before the baseline: that write traffic is
+//! not the hostile part); after a baseline, hostile clients of every kind
+//! (`abuse.rs`) run beside them for a bounded time. The server's RSS is sampled every 500 ms
 //! from the baseline to the end and reported (baseline, most during the
 //! hostile phase, end), with the subscribers' delivery latency before,
 //! during and after, and what the server did with each hostile connection.
@@ -69,6 +71,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     let trace = server.trace(Duration::from_millis(500));
     let queued = QueuedTrace::start(ctx)?;
     let publisher = Publisher::start(ctx, users, p.rate).await?;
+    let mut feeders = hostile.start_feeding(ctx, ctx.until(p.settle + p.duration));
     tokio::time::sleep_until(ctx.until(p.settle)).await;
     let phase = |fleet: &Fleet, k: u8| {
         fleet.send_all(json!({"cmd": "phase", "phase": k}));
@@ -81,6 +84,7 @@ pub async fn drive(ctx: &Arc<Ctx>) -> Result<Report, String> {
     let t_hostile = Instant::now();
     hostile.run(ctx, ctx.until(p.duration)).await;
     let hostile_s = t_hostile.elapsed().as_secs_f64();
+    while feeders.join_next().await.is_some() {}
     phase(&fleet, 2);
     tokio::time::sleep_until(ctx.until(p.settle)).await;
     let samples = trace.map(|t| t.finish()).unwrap_or_default();

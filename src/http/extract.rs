@@ -173,3 +173,26 @@ pub fn query_token(query: Option<&str>) -> Option<String> {
         })
     })
 }
+
+/// A body whose `Content-Length` is past the limit is refused (413) before
+/// a byte of it is read: otherwise up to the limit would be read and held
+/// first, for every such request at once.
+pub async fn refuse_declared_oversize(
+    axum::extract::State(max): axum::extract::State<usize>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(n) if n > max as u64 => ApiError::too_large(format!(
+            "request body is {n} bytes; at most {max} are accepted"
+        ))
+        .into_response(),
+        _ => next.run(req).await,
+    }
+}

@@ -157,6 +157,10 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .fallback(health::not_found)
         .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.cfg.max_body_bytes,
+            extract::refuse_declared_oversize,
+        ))
         .layer(DefaultBodyLimit::max(state.cfg.max_body_bytes));
     if !state.cfg.allowed_origins.is_empty() {
         use axum::http::{HeaderName, Method, header};

@@ -116,6 +116,18 @@ impl Conn {
             }
             self.st.ws_hubs.leave(&hub, &self.out);
         };
+        // All clients' queues at their budget and this answer may be big
+        // (the space's documents and ring, an upper bound): do not even
+        // build it now; the space is caught up from the client's cursor
+        // after a wait, like an answer that was not admitted.
+        if !self.out.admits(answer_bound(&hub.space)) {
+            let (epoch, v) = cursor.map_or((String::new(), 0), |c| (c.epoch, c.version));
+            self.out.set_delivered(hub.key(), v);
+            self.out.retry_later();
+            self.st.ws_hubs.presence.watch(&name, &self.out);
+            self.subs.insert(name, Sub { hub, epoch });
+            return;
+        }
         let caught = self
             .st
             .engine
@@ -169,6 +181,10 @@ impl Conn {
             let Some(link) = self.out.link(hub.key()).filter(|l| l.lagging) else {
                 continue;
             };
+            if !self.out.admits(answer_bound(&hub.space)) {
+                self.out.retry_later();
+                continue;
+            }
             let cursor = Cursor {
                 epoch: sub.epoch.clone(),
                 version: link.delivered,
@@ -219,4 +235,10 @@ impl Conn {
             }
         }
     }
+}
+
+/// At most what a space's answer can weigh: its documents and its ring of
+/// recent events (as the engine counts them for its memory budget).
+fn answer_bound(space: &crate::engine::space::Space) -> usize {
+    space.accounted.load(std::sync::atomic::Ordering::Relaxed)
 }
