@@ -208,14 +208,15 @@ pub struct ServeArgs {
         default_value_t = 5_000
     )]
     pub presence_interval_ms: u64,
-    /// Bytes queued for all WebSocket and SSE clients together before
-    /// connections holding more than 64 KiB that make no progress for 1 s
-    /// are closed as slow consumers (docs/security.md, "Memory").
+    /// Bytes queued for all WebSocket and SSE clients together: past a
+    /// 64 KiB fair share a connection queues more only below it, and over
+    /// it connections holding more than 64 KiB that make no progress for
+    /// 1 s are closed as slow consumers (docs/security.md, "Memory").
     #[arg(
         global = true,
         long,
         env = "TIDEMARK_OUTBOUND_BUDGET_BYTES",
-        default_value_t = 32 * 1024 * 1024
+        default_value_t = 8 * 1024 * 1024
     )]
     pub outbound_budget_bytes: usize,
     /// A connection that reads nothing for this long is closed with 4009, milliseconds.
