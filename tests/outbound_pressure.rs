@@ -81,21 +81,7 @@ async fn a_stalled_websocket_goes_when_all_queues_are_over_the_budget() {
     // An 8 MB snapshot: more than the kernel's socket buffers take (up
     // to 4 MiB each way on loopback).
     fill(&s, &t, "user:me", 40).await;
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    let tcp = sock.connect(s.addr).await.unwrap();
-    let url = format!("ws://{}/v1/ws?access_token={t}", s.addr);
-    let mut req =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    req.headers_mut()
-        .insert("sec-websocket-protocol", "tidemark.v1".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
-    let hello =
-        json!({"type": "hello", "protocol": 1, "client_id": "tab", "subscribe": {"user:me": null}});
-    ws.send(Message::Text(hello.to_string().into()))
-        .await
-        .unwrap();
+    let mut ws = silent_subscriber(&s, &t).await;
     // The reader: another user's tab, subscribed and reading.
     let bob = s.token("bob");
     let mut fine = Ws::open(&s.base, &bob).await;

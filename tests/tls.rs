@@ -190,16 +190,7 @@ async fn wss_https_and_sse_over_tls(b: Backend) {
     );
     // None of this hurt the open connection.
     tab.roundtrip(7).await;
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .bearer_auth(admin())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&s.http, &s).await;
     assert!(
         text.contains(r#"tidemark_tls_refused_total{reason="plaintext"}"#),
         "plaintext refusals are counted"
@@ -268,15 +259,7 @@ async fn a_changed_certificate_is_served_without_dropping_connections() {
     let http = b.http();
     let mut errors = 0.0;
     for _ in 0..100 {
-        let text = http
-            .get(s.url("/metrics"))
-            .bearer_auth(admin())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics(&http, &s).await;
         errors = metric(&text, r#"tidemark_tls_reloads_total{result="error"}"#);
         if errors >= 1.0 {
             break;
@@ -289,8 +272,11 @@ async fn a_changed_certificate_is_served_without_dropping_connections() {
     s.stop().await;
 }
 
-fn admin() -> String {
-    common::token("ops", tidemark::engine::Role::Admin)
+/// `/metrics` as an operator reads it (an admin token).
+async fn metrics(http: &reqwest::Client, s: &TestServer) -> String {
+    let token = common::token("ops", tidemark::engine::Role::Admin);
+    let r = http.get(s.url("/metrics")).bearer_auth(token).send().await;
+    r.unwrap().text().await.unwrap()
 }
 
 fn metric(text: &str, name: &str) -> f64 {

@@ -201,6 +201,9 @@ impl Conn {
             // even if nothing else happens, so a stalled holder is found
             // while all clients' queues are over their budget (`pressure.rs`).
             let holding = self.out.holds_over_share();
+            let recheck = futures::future::OptionFuture::from(
+                holding.then(|| tokio::time::sleep(crate::http::pressure::PRESSED_PATIENCE)),
+            );
             let flow = tokio::select! {
                 biased;
                 _ = &mut cancelled => Flow::Close(1012, "server restarting: reconnect with your cursor"),
@@ -223,7 +226,7 @@ impl Conn {
                     _ => Flow::Drop,
                 },
                 _ = self.out.kick.notified() => self.on_kick(),
-                _ = tokio::time::sleep(crate::http::pressure::PRESSED_PATIENCE), if holding => self.on_kick(),
+                _ = recheck, if holding => self.on_kick(),
                 _ = tick.tick() => self.on_tick(),
             };
             if self.out.is_closed() {
