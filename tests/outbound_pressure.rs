@@ -143,16 +143,7 @@ async fn silent_subscriber(
     s: &TestServer,
     token: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    let tcp = sock.connect(s.addr).await.unwrap();
-    let url = format!("ws://{}/v1/ws?access_token={token}", s.addr);
-    let mut req =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    req.headers_mut()
-        .insert("sec-websocket-protocol", "tidemark.v1".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+    let mut ws = common::ws::small_rcvbuf(s.addr, token).await;
     let hello =
         json!({"type": "hello", "protocol": 1, "client_id": "tab", "subscribe": {"user:me": null}});
     ws.send(Message::Text(hello.to_string().into()))

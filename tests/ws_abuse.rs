@@ -100,16 +100,7 @@ async fn a_client_that_asks_and_never_reads_is_closed() {
         assert_eq!(r["status"], "ack", "{r}");
     }
     // A socket with a small receive buffer, so the kernel absorbs little.
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    let tcp = sock.connect(s.addr).await.unwrap();
-    let url = format!("ws://{}/v1/ws?access_token={t}", s.addr);
-    let mut req =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    req.headers_mut()
-        .insert("sec-websocket-protocol", "tidemark.v1".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+    let mut ws = common::ws::small_rcvbuf(s.addr, &t).await;
     assert_eq!(s.state.ws_registry.total(), 1);
     for _ in 0..5 {
         let hello = json!({"type": "hello", "protocol": 1, "client_id": "tab", "subscribe": {"user:me": null}});

@@ -226,3 +226,19 @@ fn key(d: &Value) -> (String, String) {
         d["id"].as_str().unwrap().to_string(),
     )
 }
+
+/// A raw WebSocket (no welcome read) over a socket whose receive buffer is
+/// small, so the kernel absorbs little of what the server sends: the
+/// client of the tests about what a server holds for a peer that does not
+/// read.
+pub async fn small_rcvbuf(addr: std::net::SocketAddr, token: &str) -> WebSocketStream<TcpStream> {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(addr).await.unwrap();
+    let mut req = format!("ws://{addr}/v1/ws?access_token={token}")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "tidemark.v1".parse().unwrap());
+    tokio_tungstenite::client_async(req, tcp).await.unwrap().0
+}

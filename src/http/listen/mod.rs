@@ -251,20 +251,32 @@ pub fn hold_client(
     }
 }
 
+/// A whole HTTP/1.1 error answer written straight to a socket that hyper
+/// never saw (refused at accept, or plain HTTP on the TLS port), in the
+/// usual `{"error":{"code","message"}}` shape; the connection closes after.
+pub(crate) fn raw_error(status: &str, extra_headers: &str, code: &str, message: &str) -> Vec<u8> {
+    let body = format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#);
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra_headers}connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// Over a cap: a short 503 if the socket takes it at once, then close.
 async fn refuse(mut tcp: TcpStream, why: Refusal) {
     let message = match why {
         Refusal::Server => "the server holds as many connections as it allows; retry later",
         Refusal::Address => "too many connections from this address; close some and retry",
     };
-    let body = format!(r#"{{"error":{{"code":"too_many_connections","message":"{message}"}}}}"#);
-    let head = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
-        body.len()
+    let answer = raw_error(
+        "503 Service Unavailable",
+        "retry-after: 1\r\n",
+        "too_many_connections",
+        message,
     );
     let _ = tokio::time::timeout(Duration::from_millis(100), async {
-        tcp.write_all(head.as_bytes()).await?;
-        tcp.write_all(body.as_bytes()).await?;
+        tcp.write_all(&answer).await?;
         tcp.shutdown().await
     })
     .await;

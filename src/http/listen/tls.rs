@@ -221,14 +221,14 @@ impl Tls {
 
 /// What a plain-HTTP client on the TLS port reads before the close.
 async fn refuse_plaintext(mut tcp: TcpStream) {
-    let body = r#"{"error":{"code":"tls_required","message":"this port serves HTTPS: use https:// (or wss:// for WebSockets)"}}"#;
-    let head = format!(
-        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
+    let answer = super::raw_error(
+        "400 Bad Request",
+        "",
+        "tls_required",
+        "this port serves HTTPS: use https:// (or wss:// for WebSockets)",
     );
     let _ = tokio::time::timeout(Duration::from_millis(500), async {
-        tcp.write_all(head.as_bytes()).await?;
-        tcp.write_all(body.as_bytes()).await?;
+        tcp.write_all(&answer).await?;
         tcp.shutdown().await?;
         // Read what the client sent, so the close is not a reset that
         // discards the answer before the client reads it.
