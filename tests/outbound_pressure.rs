@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 both_stores!(
     a_stalled_sse_stream_goes_when_all_queues_are_over_the_budget,
     answers_past_the_budget_wait_their_turn,
+    what_hyper_holds_for_a_stalled_sse_reader_counts,
 );
 
 /// Waits (bounded) until the server holds `n` streams.
@@ -229,5 +230,39 @@ async fn a_stalled_sse_stream_goes_when_all_queues_are_over_the_budget(backend: 
     let mut fine = Sse::open(&s, &t, "space=user:me", None).await;
     assert!(fine.next().await.is_some());
     drop(stalled);
+    s.stop().await;
+}
+
+/// An SSE reader that stopped reading, on a socket with a small receive
+/// buffer, asks for an 8 MB snapshot: the kernel takes a little, hyper holds
+/// the rest of the message for the connection. That is memory the reader
+/// makes the server hold, so it stays counted (until hyper asks for the
+/// next message) — before, the count ended when hyper took the message, and
+/// the sum read ~0 while megabytes sat in hyper's buffer.
+async fn what_hyper_holds_for_a_stalled_sse_reader_counts(backend: Backend) {
+    let (s, _db) = common::start_with(backend, |a| {
+        a.ws_slow_consumer_ms = 600_000;
+    })
+    .await;
+    let t = s.token("alice");
+    fill(&s, &t, "user:alice", 40).await;
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = sock.connect(s.addr).await.unwrap();
+    let req = format!(
+        "GET /v1/events?space=user:alice HTTP/1.1\r\nhost: t\r\nauthorization: Bearer {t}\r\n\r\n"
+    );
+    stalled.write_all(req.as_bytes()).await.unwrap();
+    assert!(streams_become(&s, 1).await, "the stream opened");
+    // Long after the message left the stream's queue for hyper, it counts.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let held = s.state.outbound.queued();
+    assert!(
+        held > 4 << 20,
+        "the snapshot hyper holds for the stalled reader counts: {held}"
+    );
+    drop(stalled);
+    assert!(streams_become(&s, 0).await, "the stream ended");
+    assert!(queues_empty(&s).await, "its bytes were given back");
     s.stop().await;
 }

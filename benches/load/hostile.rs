@@ -167,17 +167,29 @@ fn rss_report(r: &mut Report, samples: &[RssSample]) {
 /// The server's own count of bytes queued for all clients
 /// (`tidemark_outbound_queued_bytes` on `/metrics`, read with an admin
 /// token every 500 ms), beside the RSS: what of the growth is queues.
+/// The server's own counts, from `/metrics` every 500 ms: the bytes queued
+/// for all clients (`tidemark_outbound_queued_bytes`) and the bytes the
+/// engine holds for loaded spaces (`tidemark_memory_held_bytes`), so RSS
+/// growth can be told apart from what the server knows it holds.
 struct QueuedTrace {
-    samples: Arc<std::sync::Mutex<Vec<(u8, u64)>>>,
+    samples: Counts2,
     phase: Arc<std::sync::atomic::AtomicU8>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// (phase, [queued, held]) samples.
+type Counts2 = Arc<std::sync::Mutex<Vec<(u8, [u64; 2])>>>;
+
+const TRACED: [&str; 2] = [
+    "tidemark_outbound_queued_bytes ",
+    "tidemark_memory_held_bytes ",
+];
 
 impl QueuedTrace {
     fn start(ctx: &Arc<Ctx>) -> Result<QueuedTrace, String> {
         let token = ctx.token("lb-metrics", Role::Admin)?;
         let url = format!("{}/metrics", ctx.target.base);
-        let samples: Arc<std::sync::Mutex<Vec<(u8, u64)>>> = Default::default();
+        let samples: Counts2 = Default::default();
         let phase: Arc<std::sync::atomic::AtomicU8> = Default::default();
         let (s, ph) = (samples.clone(), phase.clone());
         let task = tokio::spawn(async move {
@@ -189,15 +201,16 @@ impl QueuedTrace {
                     continue;
                 };
                 let Ok(text) = r.text().await else { continue };
-                let v = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("tidemark_outbound_queued_bytes "))
-                    .and_then(|v| v.trim().parse::<f64>().ok());
-                if let Some(v) = v {
+                let value = |name: &str| {
+                    text.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                };
+                if let (Some(q), Some(h)) = (value(TRACED[0]), value(TRACED[1])) {
                     let p = ph.load(Ordering::Relaxed);
                     s.lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push((p, v as u64));
+                        .push((p, [q as u64, h as u64]));
                 }
             }
         });
@@ -208,7 +221,7 @@ impl QueuedTrace {
         })
     }
 
-    fn finish(self) -> Vec<(u8, u64)> {
+    fn finish(self) -> Vec<(u8, [u64; 2])> {
         self.task.abort();
         self.samples
             .lock()
@@ -217,26 +230,34 @@ impl QueuedTrace {
     }
 }
 
-fn queued_report(r: &mut Report, samples: &[(u8, u64)]) {
-    let max = |ph: u8| {
+fn queued_report(r: &mut Report, samples: &[(u8, [u64; 2])]) {
+    let max = |ph: u8, k: usize| {
         samples
             .iter()
             .filter(|s| s.0 == ph)
-            .map(|s| s.1)
+            .map(|s| s.1[k])
             .max()
             .unwrap_or(0)
     };
-    let (before, during, after) = (max(0), max(1), max(2));
-    r.set(
-        "queued_bytes_max",
-        json!({"before": before, "during": during, "after": after}),
-    );
-    r.line(format!(
-        "  bytes queued for all clients (the server's count, most): before {} KiB, during {} KiB, after {} KiB",
-        before / 1024,
-        during / 1024,
-        after / 1024
-    ));
+    for (k, (key, what)) in [
+        ("queued_bytes_max", "bytes queued for all clients"),
+        ("held_bytes_max", "bytes held for loaded spaces"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (before, during, after) = (max(0, k), max(1, k), max(2, k));
+        r.set(
+            key,
+            json!({"before": before, "during": during, "after": after}),
+        );
+        r.line(format!(
+            "  {what} (the server's count, most): before {} KiB, during {} KiB, after {} KiB",
+            before / 1024,
+            during / 1024,
+            after / 1024
+        ));
+    }
 }
 
 /// The steady writer: an admin on `catalog` and a service on the

@@ -203,6 +203,14 @@ pub struct Space {
 }
 
 impl Space {
+    /// At most what an answer about this space can weigh before it is
+    /// serialized: its documents and its ring of recent events, as the
+    /// engine counts them for its memory budget. Transports reserve this
+    /// much of their outbound budget before building one.
+    pub fn answer_bound(&self) -> usize {
+        self.accounted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn new(name: &str, data: SpaceData, live_capacity: usize) -> Self {
         let (head, _) = watch::channel(data.version);
         let (live, _) = broadcast::channel(live_capacity.max(1));

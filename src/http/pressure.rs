@@ -66,6 +66,38 @@ impl Pressure {
         own.saturating_add(n) <= FAIR_SHARE || self.queued() < self.budget
     }
 
+    /// [`Pressure::admits`], and the bytes taken at once when admitted: a
+    /// reservation for something not built yet (an answer whose size is
+    /// only bounded until it is serialized). Admissions that race each other
+    /// see each other's reservations, so many connections asking at the
+    /// same instant cannot all pass a check of the same free sum and then
+    /// each build a large answer.
+    pub fn reserve(self: &Arc<Self>, own: usize, n: usize) -> Option<Held> {
+        if own.saturating_add(n) > FAIR_SHARE {
+            let mut now = self.queued();
+            loop {
+                if now >= self.budget {
+                    return None;
+                }
+                match self.queued.compare_exchange_weak(
+                    now,
+                    now.saturating_add(n),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(seen) => now = seen,
+                }
+            }
+        } else {
+            self.add(n);
+        }
+        Some(Held {
+            pressure: self.clone(),
+            n,
+        })
+    }
+
     /// How long a connection holding `own` queued bytes may go without
     /// progress before it is closed as a slow consumer.
     pub fn patience(&self, normal: Duration, own: usize) -> Duration {
@@ -90,6 +122,19 @@ impl Held {
             pressure: pressure.clone(),
             n,
         }
+    }
+}
+
+impl Held {
+    /// Holds `n` bytes instead (what was built, in place of the bound that
+    /// was reserved for it).
+    pub fn resize(&mut self, n: usize) {
+        if n > self.n {
+            self.pressure.add(n - self.n);
+        } else {
+            self.pressure.sub(self.n - n);
+        }
+        self.n = n;
     }
 }
 
@@ -139,5 +184,32 @@ mod tests {
             "an empty queue too, for a big frame"
         );
         assert!(p.admits(0, 1024), "a small frame into an empty queue");
+    }
+
+    #[test]
+    fn reservations_see_each_other() {
+        let p = Arc::new(Pressure::new(1 << 20));
+        // Three connections ask at once for 600 KiB answers against a 1 MiB
+        // budget: the first two are reserved (the sum was below it), the
+        // third sees them and waits (a check of the free sum alone would
+        // have let all three build theirs).
+        let first = p.reserve(0, 600 << 10).expect("the sum is free");
+        assert_eq!(p.queued(), 600 << 10);
+        let other = p.reserve(0, 600 << 10).expect("below the budget");
+        assert!(p.reserve(0, 600 << 10).is_none(), "over the budget");
+        drop(other);
+        // Within a fair share, always (and counted).
+        let small = p.reserve(0, 1024).expect("a fair share");
+        assert_eq!(p.queued(), (600 << 10) + 1024);
+        drop(small);
+        // What was built is held in place of the bound.
+        let mut built = first;
+        built.resize(100 << 10);
+        assert_eq!(p.queued(), 100 << 10);
+        let second = p.reserve(0, 600 << 10).expect("room again");
+        built.resize(700 << 10);
+        assert_eq!(p.queued(), 1300 << 10);
+        drop((built, second));
+        assert_eq!(p.queued(), 0);
     }
 }

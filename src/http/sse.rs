@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 use super::AppState;
 use super::auth::expiry_instant;
@@ -22,7 +22,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::StreamUser;
 use super::listen::Cut;
 use super::origin::AllowedOrigin;
-use super::pressure::{Held, PRESSED_PATIENCE, Pressure};
+use super::pressure::{PRESSED_PATIENCE, Pressure};
 use super::sse_body::{Frames, Queued, message};
 use super::ws::presence::StreamWatch;
 use crate::engine::space::Live;
@@ -97,7 +97,8 @@ async fn events(
         let _open = crate::obs::Open::new(&crate::obs::hot().sse_connections);
         let mut epoch = first.epoch().to_string();
         let mut delivered = first.version();
-        if !flow.push(answer_event(&name, first)).await {
+        let bound = space.answer_bound();
+        if !flow.push_built(bound, || answer_event(&name, first)).await {
             return;
         }
         if first_revoked {
@@ -154,7 +155,10 @@ async fn events(
                             lagging = true;
                             break;
                         }
-                        if !flow.push(live_event(&epoch, ev.version, &ev.frame())).await {
+                        let frame = ev.frame();
+                        let bound = live_bound(&epoch, &frame);
+                        let built = || live_event(&epoch, ev.version, &frame);
+                        if !flow.push_built(bound, built).await {
                             return;
                         }
                         delivered = ev.version;
@@ -244,7 +248,12 @@ impl Outflow {
                 CatchUp::Events { from, events, .. } => {
                     for (v, raw) in (from + 1..).zip(events) {
                         let (wire, at) = crate::protocol::event_frame(raw.0.get());
-                        if !self.push(live_event(epoch, v, &wire.slice(at..))).await {
+                        let frame = wire.slice(at..);
+                        let bound = live_bound(epoch, &frame);
+                        if !self
+                            .push_built(bound, || live_event(epoch, v, &frame))
+                            .await
+                        {
                             return false;
                         }
                     }
@@ -254,7 +263,12 @@ impl Outflow {
                     }
                     // Perhaps a step short of the head: ask again.
                 }
-                snapshot => return self.push(answer_event(name, snapshot)).await,
+                snapshot => {
+                    let bound = space.answer_bound();
+                    return self
+                        .push_built(bound, || answer_event(name, snapshot))
+                        .await;
+                }
             }
         }
     }
@@ -269,50 +283,70 @@ impl Outflow {
 
     async fn drained(&self) -> bool {
         let all = self.max.max(1).min(u32::MAX as usize) as u32;
-        self.room(all).await.is_some()
+        self.room(all, 0).await.is_some()
     }
 
     /// `n` bytes of the stream's budget, waited for within the slow-consumer
     /// time, which is one second while all clients' queues together are over
     /// their budget and this stream holds more than a fair share
-    /// (`pressure.rs`); past a fair share, also for room in that budget.
-    /// None: the stream is to end.
-    async fn room(&self, n: u32) -> Option<OwnedSemaphorePermit> {
+    /// (`pressure.rs`); then `bytes` of that budget, reserved (past a fair
+    /// share, only while there is room: waited for too). None: the stream
+    /// is to end.
+    async fn room(&self, n: u32, bytes: usize) -> Option<Queued> {
         let started = tokio::time::Instant::now();
-        loop {
-            let own = self.max.saturating_sub(self.budget.available_permits());
-            let patience = self.pressure.patience(self.patience, own);
-            let Some(left) = patience
-                .checked_sub(started.elapsed())
-                .filter(|d| !d.is_zero())
-            else {
-                self.slow_consumer();
-                return None;
-            };
-            // Past a fair share, only within the budget of all clients'
-            // queues (`pressure.rs`): wait for it to free up.
-            if !self.pressure.admits(own, n as usize) {
-                tokio::time::sleep(left.min(ADMISSION_POLL)).await;
-                continue;
-            }
+        let permit = loop {
+            let left = self.left(started, self.held())?;
             let wait = self.budget.clone().acquire_many_owned(n);
             match tokio::time::timeout(left.min(PRESSED_PATIENCE), wait).await {
-                Ok(Ok(permit)) => return Some(permit),
+                Ok(Ok(permit)) => break permit,
                 Ok(Err(_)) => return None,
                 Err(_) => continue,
             }
+        };
+        loop {
+            let own = self.held().saturating_sub(n as usize);
+            if let Some(held) = self.pressure.reserve(own, bytes) {
+                return Some((permit, held));
+            }
+            let left = self.left(started, own)?;
+            tokio::time::sleep(left.min(ADMISSION_POLL)).await;
         }
     }
 
+    /// Bytes of the stream's own budget in use.
+    fn held(&self) -> usize {
+        self.max.saturating_sub(self.budget.available_permits())
+    }
+
+    /// What is left of the patience of a stream holding `own` bytes that
+    /// started waiting at `started`; None (and the stream is cut) past it.
+    fn left(&self, started: tokio::time::Instant, own: usize) -> Option<Duration> {
+        let patience = self.pressure.patience(self.patience, own);
+        let left = patience
+            .checked_sub(started.elapsed())
+            .filter(|d| !d.is_zero());
+        if left.is_none() {
+            self.slow_consumer();
+        }
+        left
+    }
+
     async fn push(&self, event: Bytes) -> bool {
-        let bytes = event.len();
-        // An event larger than the whole budget waits for all of it.
-        let n = bytes.clamp(1, self.max.max(1)).min(u32::MAX as usize) as u32;
-        let Some(permit) = self.room(n).await else {
+        self.push_built(event.len(), move || event).await
+    }
+
+    /// An event built only once there is room for `bound` bytes (its size,
+    /// or an upper bound of it: a snapshot is not serialized before then),
+    /// so a stream waiting for room holds nothing built. An event larger
+    /// than the whole budget waits for all of it.
+    async fn push_built(&self, bound: usize, build: impl FnOnce() -> Bytes) -> bool {
+        let n = bound.clamp(1, self.max.max(1)).min(u32::MAX as usize) as u32;
+        let Some((permit, mut held)) = self.room(n, bound).await else {
             return false;
         };
-        let held = (permit, Held::new(&self.pressure, bytes));
-        match tokio::time::timeout(self.patience, self.tx.send((event, held))).await {
+        let event = build();
+        held.resize(event.len());
+        match tokio::time::timeout(self.patience, self.tx.send((event, (permit, held)))).await {
             Ok(Ok(())) => true,
             Ok(Err(_)) => false,
             Err(_) => {
@@ -382,6 +416,13 @@ fn revoked_event(space: &str) -> Bytes {
         space: space.to_string(),
     };
     message("revoked", None, msg.to_json().as_bytes())
+}
+
+/// At most what [`live_event`] makes of `frame` (each of its lines gets
+/// a `data: ` prefix; the id line is the epoch and a version).
+fn live_bound(epoch: &str, frame: &[u8]) -> usize {
+    let lines = frame.iter().filter(|&&b| b == b'\n').count() + 1;
+    frame.len() + 7 * lines + epoch.len() + 48
 }
 
 /// One committed event, as the live stream sends it.

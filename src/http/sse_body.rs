@@ -53,13 +53,19 @@ fn build(kind: &str, id: Option<&str>, data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The response body: messages as the stream's task queues them (each
-/// frees its share of the stream's budget when the HTTP layer takes it),
-/// and a heartbeat comment when none came for `every`.
+/// The response body: messages as the stream's task queues them, and a
+/// heartbeat comment when none came for `every`. Each message holds its
+/// share of the stream's budget and of the sum over all clients until the
+/// HTTP layer asks for the next one: hyper asks only once what it buffered
+/// is below its own bound (`max_buf_size`, 64 KiB), so a message counts
+/// until it is (nearly all) in the kernel's hands, not only until hyper
+/// took it — a snapshot hyper holds for a reader that stopped reading is
+/// counted, and that reader is found stalled.
 pub struct Frames {
     rx: mpsc::Receiver<(Bytes, Queued)>,
     every: Duration,
     quiet: Pin<Box<Sleep>>,
+    handed: Option<Queued>,
 }
 
 impl Frames {
@@ -68,6 +74,7 @@ impl Frames {
             rx,
             every,
             quiet: Box::pin(tokio::time::sleep(every)),
+            handed: None,
         }
     }
 }
@@ -77,8 +84,11 @@ impl Stream for Frames {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let every = self.every;
+        // Asked for more: what was handed over last has left hyper's buffer.
+        self.handed = None;
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some((bytes, _permit))) => {
+            Poll::Ready(Some((bytes, queued))) => {
+                self.handed = Some(queued);
                 self.quiet.as_mut().reset(Instant::now() + every);
                 Poll::Ready(Some(Ok(bytes)))
             }
@@ -96,7 +106,42 @@ impl Stream for Frames {
 
 #[cfg(test)]
 mod tests {
-    use super::{build, message};
+    use super::{Bytes, Frames, build, message};
+    use crate::http::pressure::{Held, Pressure};
+    use futures::{FutureExt, StreamExt};
+    use std::sync::Arc;
+    use tokio::sync::{Semaphore, mpsc};
+
+    #[tokio::test]
+    async fn a_message_counts_until_the_next_one_is_asked_for() {
+        let pressure = Arc::new(Pressure::new(1 << 20));
+        let budget = Arc::new(Semaphore::new(1000));
+        let (tx, rx) = mpsc::channel(4);
+        let mut body = Frames::new(rx, std::time::Duration::from_secs(60));
+        let queue = |n: usize| {
+            let permit = budget.clone().try_acquire_many_owned(n as u32).unwrap();
+            (
+                Bytes::from(vec![b'x'; n]),
+                (permit, Held::new(&pressure, n)),
+            )
+        };
+        tx.send(queue(300)).await.unwrap();
+        tx.send(queue(200)).await.unwrap();
+        let first = body.next().now_or_never().flatten().unwrap().unwrap();
+        assert_eq!(first.len(), 300);
+        // Handed to the HTTP layer, not yet asked past: still counted (hyper
+        // may hold it for a reader that stopped reading).
+        assert_eq!(pressure.queued(), 500);
+        assert_eq!(budget.available_permits(), 500);
+        let second = body.next().now_or_never().flatten().unwrap().unwrap();
+        assert_eq!(second.len(), 200);
+        assert_eq!(pressure.queued(), 200, "the first is given back");
+        assert_eq!(budget.available_permits(), 800);
+        // Asked again with nothing queued: the last one is given back too.
+        assert!(body.next().now_or_never().is_none());
+        assert_eq!(pressure.queued(), 0);
+        assert_eq!(budget.available_permits(), 1000);
+    }
 
     #[test]
     fn one_line_of_data() {

@@ -116,18 +116,20 @@ impl Conn {
             }
             self.st.ws_hubs.leave(&hub, &self.out);
         };
-        // All clients' queues at their budget and this answer may be big
-        // (the space's documents and ring, an upper bound): do not even
-        // build it now; the space is caught up from the client's cursor
-        // after a wait, like an answer that was not admitted.
-        if !self.out.admits(answer_bound(&hub.space)) {
+        // Room for this answer in all clients' budget is reserved before it
+        // is built (the space's documents and ring, an upper bound), so
+        // clients asking at the same instant do not each build a large
+        // answer against the same free room. None: do not even build it
+        // now; the space is caught up from the client's cursor after a
+        // wait, like an answer that was not admitted.
+        let Some(reserved) = self.out.reserve(hub.space.answer_bound()) else {
             let (epoch, v) = cursor.map_or((String::new(), 0), |c| (c.epoch, c.version));
             self.out.set_delivered(hub.key(), v);
             self.out.retry_later();
             self.st.ws_hubs.presence.watch(&name, &self.out);
             self.subs.insert(name, Sub { hub, epoch });
             return;
-        }
+        };
         let caught = self
             .st
             .engine
@@ -151,10 +153,13 @@ impl Conn {
         let mut epoch = answer.epoch().to_string();
         let version = answer.version();
         let frame = hub.answer_frame(&name, answer);
-        if !self
-            .out
-            .go_live(hub.key(), Some(frame), version, &|| hub.pushed_upto())
-        {
+        if !self.out.go_live(
+            hub.key(),
+            Some(frame),
+            version,
+            &|| hub.pushed_upto(),
+            Some(reserved),
+        ) {
             // All clients' queues are at their budget: answer later, from
             // the client's own cursor (a snapshot without one).
             let (e, v) = cursor.map_or((String::new(), 0), |c| (c.epoch, c.version));
@@ -181,10 +186,10 @@ impl Conn {
             let Some(link) = self.out.link(hub.key()).filter(|l| l.lagging) else {
                 continue;
             };
-            if !self.out.admits(answer_bound(&hub.space)) {
+            let Some(reserved) = self.out.reserve(hub.space.answer_bound()) else {
                 self.out.retry_later();
                 continue;
-            }
+            };
             let cursor = Cursor {
                 epoch: sub.epoch.clone(),
                 version: link.delivered,
@@ -222,10 +227,13 @@ impl Conn {
                 self.revoke(name);
                 continue;
             }
-            if !self
-                .out
-                .go_live(hub.key(), frame, version, &|| hub.pushed_upto())
-            {
+            if !self.out.go_live(
+                hub.key(),
+                frame,
+                version,
+                &|| hub.pushed_upto(),
+                Some(reserved),
+            ) {
                 // Not admitted: the space lags on; again after a wait.
                 self.out.retry_later();
                 continue;
@@ -235,10 +243,4 @@ impl Conn {
             }
         }
     }
-}
-
-/// At most what a space's answer can weigh: its documents and its ring of
-/// recent events (as the engine counts them for its memory budget).
-fn answer_bound(space: &crate::engine::space::Space) -> usize {
-    space.accounted.load(std::sync::atomic::Ordering::Relaxed)
 }

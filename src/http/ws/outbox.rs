@@ -269,6 +269,8 @@ impl Outbox {
     /// have skipped it meanwhile (`pushed_upto`). False when the answer was
     /// not admitted (`Pressure::admits`): nothing was queued, the space
     /// lags, and the caller tries again later ([`Outbox::retry_later`]).
+    /// An answer built under a reservation ([`Outbox::reserve`]) was
+    /// admitted then; the reservation is given back once it is queued.
     #[must_use]
     pub fn go_live(
         &self,
@@ -276,10 +278,11 @@ impl Outbox {
         answer: Option<Bytes>,
         version: u64,
         pushed_upto: &dyn Fn() -> u64,
+        reserved: Option<crate::http::pressure::Held>,
     ) -> bool {
         let mut i = self.lock();
         if let Some(a) = answer {
-            if !i.pressure.admits(i.bytes, a.len()) {
+            if reserved.is_none() && !i.pressure.admits(i.bytes, a.len()) {
                 if let Some(l) = i.link(hub) {
                     l.lagging = true;
                 }

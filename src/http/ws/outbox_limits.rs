@@ -94,10 +94,11 @@ impl Outbox {
             && !self.retry_armed.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// Whether `n` more bytes would be admitted now (`Pressure::admits`).
-    pub fn admits(&self, n: usize) -> bool {
+    /// `n` bytes reserved for an answer not built yet, when admitted
+    /// (`Pressure::reserve`).
+    pub fn reserve(&self, n: usize) -> Option<crate::http::pressure::Held> {
         let i = self.lock();
-        i.pressure.admits(i.bytes, n)
+        i.pressure.reserve(i.bytes, n)
     }
 
     /// More than a fair share is queued (see `pressure.rs`).

@@ -80,7 +80,7 @@ async fn live_events_follow_the_answer_and_skip_what_it_covered() {
     // Not live yet: the answer will cover these.
     out.deliver(7, &[ev(1)], false);
     assert!(out.is_empty());
-    assert!(out.go_live(7, Some(Bytes::from_static(b"A")), 1, &|| 1));
+    assert!(out.go_live(7, Some(Bytes::from_static(b"A")), 1, &|| 1, None));
     out.deliver(7, &[ev(1), ev(2), ev(3)], false);
     let l = out.link(7).unwrap();
     assert_eq!((l.delivered, l.live, l.lagging), (3, true, false));
@@ -94,14 +94,14 @@ async fn live_events_follow_the_answer_and_skip_what_it_covered() {
 async fn a_gap_a_reset_or_a_newer_pass_means_lagging() {
     let (out, _c) = pair().await;
     out.add_link(1);
-    assert!(out.go_live(1, None, 5, &|| 5));
+    assert!(out.go_live(1, None, 5, &|| 5, None));
     out.deliver(1, &[ev(7)], false);
     assert!(out.link(1).unwrap().lagging, "gap");
-    assert!(out.go_live(1, None, 7, &|| 7));
+    assert!(out.go_live(1, None, 7, &|| 7, None));
     assert!(!out.lagging());
     out.deliver(1, &[], true);
     assert!(out.lagging(), "reset");
-    assert!(out.go_live(1, None, 8, &|| 9));
+    assert!(out.go_live(1, None, 8, &|| 9, None));
     assert!(out.lagging(), "a pass up to 9 may have skipped it");
     let woken = tokio::time::timeout(std::time::Duration::from_millis(100), out.kick.notified());
     assert!(woken.await.is_ok(), "its task is told to catch up again");
@@ -111,7 +111,7 @@ async fn a_gap_a_reset_or_a_newer_pass_means_lagging() {
 async fn a_paused_space_waits_for_its_ack_then_gets_its_events() {
     let (out, mut c) = pair().await;
     out.add_link(3);
-    assert!(out.go_live(3, None, 0, &|| 0));
+    assert!(out.go_live(3, None, 0, &|| 0, None));
     out.pause(3);
     out.deliver(3, &[ev(1)], false);
     assert!(out.is_empty(), "held while the mutation is in flight");
@@ -139,7 +139,7 @@ async fn bounds() {
     assert!(out.stalled_for(std::time::Duration::ZERO));
     // Full: a live event is not queued; the space catches up later.
     out.add_link(1);
-    assert!(out.go_live(1, None, 0, &|| 0));
+    assert!(out.go_live(1, None, 0, &|| 0, None));
     out.deliver(1, &[ev(1)], false);
     assert!(out.lagging());
     assert!(out.is_full());
@@ -158,7 +158,10 @@ async fn past_a_fair_share_an_answer_waits_for_room_in_the_budget() {
     pressure.add(1 << 20);
     let others = 1 << 20;
     let big = Bytes::from(vec![b'x'; 256 << 10]);
-    assert!(!out.go_live(1, Some(big.clone()), 5, &|| 5), "not admitted");
+    assert!(
+        !out.go_live(1, Some(big.clone()), 5, &|| 5, None),
+        "not admitted"
+    );
     assert!(out.is_empty(), "nothing queued for it");
     assert!(
         out.link(1).unwrap().lagging,
@@ -166,7 +169,7 @@ async fn past_a_fair_share_an_answer_waits_for_room_in_the_budget() {
     );
     assert!(!out.link(1).unwrap().live);
     // A small answer fits in a fair share whatever the sum.
-    assert!(out.go_live(1, Some(Bytes::from_static(b"small")), 5, &|| 5));
+    assert!(out.go_live(1, Some(Bytes::from_static(b"small")), 5, &|| 5, None));
     // Live events past a fair share wait in the log too.
     out.deliver(1, &[ev(6)], false);
     let before = out.lock().bytes;
@@ -186,6 +189,31 @@ async fn past_a_fair_share_an_answer_waits_for_room_in_the_budget() {
     assert!(out.link(1).unwrap().lagging);
     // Once the others' bytes are gone, the same answer is admitted.
     pressure.sub(others);
-    assert!(out.go_live(1, Some(big), 7, &|| 7));
+    assert!(out.go_live(1, Some(big), 7, &|| 7, None));
     drop(out);
+}
+
+#[test]
+fn an_answer_built_under_a_reservation_is_queued_in_its_place() {
+    let pressure = Arc::new(Pressure::new(1 << 20));
+    let out = Arc::new(Outbox::new(
+        4 << 20,
+        std::time::Duration::from_secs(10),
+        pressure.clone(),
+    ));
+    out.add_link(1);
+    out.add_link(2);
+    // Reserved for a bound of 1.5 MiB (more than the budget) while the sum
+    // was free; a second answer asked for meanwhile is not (it would have
+    // been built beside it).
+    let reserved = out.reserve(1536 << 10).expect("the sum is free");
+    assert!(out.reserve(900 << 10).is_none(), "sees the reservation");
+    // Built smaller than its bound, it goes in although the sum (with its
+    // own reservation) is near the budget, and the bound is given back.
+    let built = Bytes::from(vec![b'x'; 300 << 10]);
+    assert!(out.go_live(1, Some(built), 5, &|| 5, Some(reserved)));
+    assert_eq!(pressure.queued(), 300 << 10, "what was built, no more");
+    assert!(out.link(1).unwrap().live);
+    drop(out);
+    assert_eq!(pressure.queued(), 0);
 }
