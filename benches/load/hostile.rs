@@ -47,7 +47,9 @@ fn params(ctx: &Ctx) -> P {
         n: a.pick(a.n, 1000, 50),
         per_user: a.pick(a.conns_per_user, 50, 10),
         rate: a.pick(a.rate, 40.0, 20.0),
-        settle: a.pick(a.settle, 5.0, 1.0),
+        // Long enough for the quiet RSS to settle (the feeder's writes fill
+        // the store's cache and the rings in the first seconds).
+        settle: a.pick(a.settle, 15.0, 1.0),
         duration: a.pick(a.duration, 20.0, 4.0),
         hostile: a.pick(a.hostile, 50, 4),
     }
@@ -138,6 +140,17 @@ fn rss_report(r: &mut Report, samples: &[RssSample]) {
         r.line("  no --pid (or too short a run): server memory not measured");
         return;
     };
+    // Whether the phase plateaus or keeps growing: the mean of its second
+    // half over the mean of its first.
+    let during: Vec<u64> = samples
+        .iter()
+        .filter(|s| s.phase == 1)
+        .map(|s| s.rss_kib)
+        .collect();
+    let mean = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
+    let (first, second) = during.split_at(during.len() / 2);
+    let (m1, m2) = (mean(first), mean(second));
+    let drift = (m2 / m1.max(1.0) * 1000.0).round() / 1000.0;
     let growth = max.rss_kib as i64 - base.rss_kib as i64;
     let ratio = (max.rss_kib as f64 / base.rss_kib.max(1) as f64 * 1000.0).round() / 1000.0;
     r.set(
@@ -146,6 +159,7 @@ fn rss_report(r: &mut Report, samples: &[RssSample]) {
             "baseline": base.rss_kib, "hostile_max": max.rss_kib, "end": end.rss_kib,
             "growth": growth, "growth_ratio": ratio,
             "end_growth": end.rss_kib as i64 - base.rss_kib as i64,
+            "phase_mean_halves": [m1.round(), m2.round()], "phase_drift": drift,
         }),
     );
     let trace: Vec<Value> = samples
@@ -162,11 +176,12 @@ fn rss_report(r: &mut Report, samples: &[RssSample]) {
         end.rss_kib as i64 - base.rss_kib as i64,
         samples.len()
     ));
+    r.line(format!(
+        "  server RSS during the hostile phase: mean {:.0} KiB in its first half, {:.0} KiB in its second (x{drift}: a plateau near 1, growth above it)",
+        m1, m2
+    ));
 }
 
-/// The server's own count of bytes queued for all clients
-/// (`tidemark_outbound_queued_bytes` on `/metrics`, read with an admin
-/// token every 500 ms), beside the RSS: what of the growth is queues.
 /// The server's own counts, from `/metrics` every 500 ms: the bytes queued
 /// for all clients (`tidemark_outbound_queued_bytes`) and the bytes the
 /// engine holds for loaded spaces (`tidemark_memory_held_bytes`), so RSS

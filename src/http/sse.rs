@@ -23,7 +23,7 @@ use super::extract::StreamUser;
 use super::listen::Cut;
 use super::origin::AllowedOrigin;
 use super::pressure::{PRESSED_PATIENCE, Pressure};
-use super::sse_body::{Frames, Queued, message};
+use super::sse_body::{Frames, Queued, message, message_with};
 use super::ws::presence::StreamWatch;
 use crate::engine::space::Live;
 use crate::engine::team::removes;
@@ -441,9 +441,7 @@ fn answer_event(space: &str, answer: CatchUp) -> Bytes {
         version: answer.version(),
     }
     .to_string();
-    message(
-        kind,
-        Some(&id),
-        ServerMsg::from_catch_up(space, answer).to_json().as_bytes(),
-    )
+    let hint = answer.json_len_hint() + space.len();
+    let msg = ServerMsg::from_catch_up(space, answer);
+    message_with(kind, Some(&id), hint, |out| msg.write_json(out))
 }

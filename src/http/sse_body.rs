@@ -30,6 +30,38 @@ pub fn message(kind: &str, id: Option<&str>, data: &[u8]) -> Bytes {
     Bytes::from(build(kind, id, data))
 }
 
+/// One SSE message whose data `write` appends (JSON from the serializer),
+/// written into a buffer allocated once at about `hint` bytes. JSON with a
+/// line break inside (a raw document may keep one) goes through
+/// [`message`] instead, to become `data:` lines.
+pub fn message_with(
+    kind: &str,
+    id: Option<&str>,
+    hint: usize,
+    write: impl FnOnce(&mut Vec<u8>),
+) -> Bytes {
+    let mut out = Vec::with_capacity(hint + 32 + kind.len() + id.map_or(0, str::len));
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'\n');
+    if let Some(id) = id {
+        out.extend_from_slice(b"id: ");
+        out.extend_from_slice(id.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    let at = out.len();
+    write(&mut out);
+    if out[at..].iter().any(|&b| b == b'\n' || b == b'\r') {
+        return message(kind, id, &out[at..]);
+    }
+    out.extend_from_slice(b"\n\n");
+    if out.capacity() > out.len() + out.len() / 4 + 4096 {
+        out.shrink_to_fit();
+    }
+    Bytes::from(out)
+}
+
 fn build(kind: &str, id: Option<&str>, data: &[u8]) -> Vec<u8> {
     let lines = data.split(|&b| b == b'\n').count();
     let dropped = (lines - 1) + data.iter().filter(|&&b| b == b'\r').count();
@@ -155,6 +187,18 @@ mod tests {
         ] {
             let v = build(kind, id, data);
             assert_eq!(v.capacity(), v.len(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn a_message_written_in_place_is_the_same_message() {
+        for data in [&b"{}"[..], br#"{"a":[1,2,3]}"#, b"{\"a\":\r\n 1}", b""] {
+            for hint in [0, 4, 1000] {
+                let m = super::message_with("snapshot", Some("e:1"), hint, |out| {
+                    out.extend_from_slice(data)
+                });
+                assert_eq!(m, message("snapshot", Some("e:1"), data), "{hint}");
+            }
         }
     }
 

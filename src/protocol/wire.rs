@@ -282,6 +282,25 @@ pub enum CatchUp {
 }
 
 impl CatchUp {
+    /// About the length of this answer's JSON (a little over, never far
+    /// under): what a buffer for it is allocated at, so a large snapshot is
+    /// serialized into one allocation instead of a doubling series of them.
+    pub fn json_len_hint(&self) -> usize {
+        const ENVELOPE: usize = 128;
+        match self {
+            CatchUp::Snapshot { docs, .. } => {
+                docs.iter()
+                    .map(|d| d.value.get().len() + d.collection.len() + d.id.len() + 64)
+                    .sum::<usize>()
+                    + ENVELOPE
+            }
+            CatchUp::Events { events, .. } => {
+                events.iter().map(|e| e.0.get().len() + 1).sum::<usize>() + ENVELOPE
+            }
+            CatchUp::UpToDate { .. } => ENVELOPE,
+        }
+    }
+
     pub fn epoch(&self) -> &str {
         match self {
             CatchUp::Snapshot { epoch, .. }

@@ -212,10 +212,20 @@ impl ServerMsg {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|_| r#"{"type":"error","code":"internal","message":"encoding"}"#.into())
+        serde_json::to_string(self).unwrap_or_else(|_| ENCODING_FAILED.into())
+    }
+
+    /// The JSON appended to `out` (which should have the room for it).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let at = out.len();
+        if serde_json::to_writer(&mut *out, self).is_err() {
+            out.truncate(at);
+            out.extend_from_slice(ENCODING_FAILED.as_bytes());
+        }
     }
 }
+
+const ENCODING_FAILED: &str = r#"{"type":"error","code":"internal","message":"encoding"}"#;
 
 /// Schema of a live `event` frame: `{"type":"event", ...event fields}`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -25,22 +25,30 @@ pub struct Builder {
     len: usize,
 }
 
+/// The header of an unmasked, unfragmented frame: its bytes are the first
+/// `header_len(len)` of the array.
+fn header(opcode: u8, len: usize) -> [u8; 10] {
+    let mut h = [0u8; 10];
+    h[0] = 0x80 | opcode; // FIN: never fragmented
+    match header_len(len) {
+        2 => h[1] = len as u8,
+        4 => {
+            h[1] = 126;
+            h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            h[1] = 127;
+            h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    h
+}
+
 impl Builder {
     pub fn new(opcode: u8, len: usize) -> Builder {
         let header = header_len(len);
         let mut buf = Vec::with_capacity(header + len);
-        buf.push(0x80 | opcode); // FIN: never fragmented
-        match header {
-            2 => buf.push(len as u8),
-            4 => {
-                buf.push(126);
-                buf.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            _ => {
-                buf.push(127);
-                buf.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
+        buf.extend_from_slice(&self::header(opcode, len)[..header]);
         Builder { buf, header, len }
     }
 
@@ -73,6 +81,26 @@ pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
 /// A text frame.
 pub fn text(payload: &str) -> Bytes {
     frame(OP_TEXT, payload.as_bytes())
+}
+
+/// A text frame whose payload `write` appends to a buffer allocated once at
+/// about `hint` bytes: a large answer is serialized straight into its frame
+/// (no doubling growth of a string, no copy of it into the frame). The
+/// header, whose length depends on the payload's, goes in front after.
+pub fn text_with(hint: usize, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    const ROOM: usize = 10;
+    let mut buf = Vec::with_capacity(ROOM + hint);
+    buf.resize(ROOM, 0);
+    write(&mut buf);
+    let len = buf.len() - ROOM;
+    let n = header_len(len);
+    let start = ROOM - n;
+    buf[start..ROOM].copy_from_slice(&header(OP_TEXT, len)[..n]);
+    // Far more room than was used (a hint well over): do not hold it.
+    if buf.capacity() > buf.len() + buf.len() / 4 + 4096 {
+        buf.shrink_to_fit();
+    }
+    Bytes::from(buf).slice(start..)
 }
 
 /// A close frame with a status code and a reason (at most 123 bytes).
@@ -114,6 +142,17 @@ mod tests {
                     n.copy_from_slice(&f[2..10]);
                     assert_eq!(u64::from_be_bytes(n) as usize, len);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_written_in_place_is_the_same_frame() {
+        for len in [0, 125, 126, 65_535, 65_536, 200_000] {
+            let payload = "y".repeat(len);
+            for hint in [0, len / 2, len, len * 3] {
+                let f = text_with(hint, |out| out.extend_from_slice(payload.as_bytes()));
+                assert_eq!(f, text(&payload), "payload {len}, hint {hint}");
             }
         }
     }

@@ -83,7 +83,7 @@ impl Hub {
     /// once (or one asking again and again) hold one copy, not one each.
     pub fn answer_frame(&self, name: &str, answer: CatchUp) -> Bytes {
         let CatchUp::Snapshot { epoch, version, .. } = &answer else {
-            return wsframe::text(&ServerMsg::from_catch_up(name, answer).to_json());
+            return answer_bytes(name, answer);
         };
         let mut cache = self.snapshot.lock().unwrap_or_else(|p| p.into_inner());
         let hit = cache
@@ -94,9 +94,7 @@ impl Hub {
             return Bytes::from_owner(Shared(frame));
         }
         let (epoch, version) = (epoch.clone(), *version);
-        let frame = Arc::new(wsframe::text(
-            &ServerMsg::from_catch_up(name, answer).to_json(),
-        ));
+        let frame = Arc::new(answer_bytes(name, answer));
         *cache = Some(SharedSnapshot {
             epoch,
             version,
@@ -108,6 +106,13 @@ impl Hub {
     fn subs(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Outbox>>> {
         self.subs.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// An answer's frame, serialized straight into it (`wsframe::text_with`).
+fn answer_bytes(name: &str, answer: CatchUp) -> Bytes {
+    let hint = answer.json_len_hint() + name.len();
+    let msg = ServerMsg::from_catch_up(name, answer);
+    wsframe::text_with(hint, |out| msg.write_json(out))
 }
 
 impl Hubs {
