@@ -41,14 +41,7 @@ pub fn message_with(
     write: impl FnOnce(&mut Vec<u8>),
 ) -> Bytes {
     let mut out = Vec::with_capacity(hint + 32 + kind.len() + id.map_or(0, str::len));
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(kind.as_bytes());
-    out.push(b'\n');
-    if let Some(id) = id {
-        out.extend_from_slice(b"id: ");
-        out.extend_from_slice(id.as_bytes());
-        out.push(b'\n');
-    }
+    head(&mut out, kind, id);
     out.extend_from_slice(b"data: ");
     let at = out.len();
     write(&mut out);
@@ -62,12 +55,8 @@ pub fn message_with(
     Bytes::from(out)
 }
 
-fn build(kind: &str, id: Option<&str>, data: &[u8]) -> Vec<u8> {
-    let lines = data.split(|&b| b == b'\n').count();
-    let dropped = (lines - 1) + data.iter().filter(|&&b| b == b'\r').count();
-    let mut out = Vec::with_capacity(
-        8 + kind.len() + id.map_or(0, |i| 5 + i.len()) + data.len() - dropped + 7 * lines + 1,
-    );
+/// The `event:` line and, with an id, the `id:` line.
+fn head(out: &mut Vec<u8>, kind: &str, id: Option<&str>) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(kind.as_bytes());
     out.push(b'\n');
@@ -76,6 +65,15 @@ fn build(kind: &str, id: Option<&str>, data: &[u8]) -> Vec<u8> {
         out.extend_from_slice(id.as_bytes());
         out.push(b'\n');
     }
+}
+
+fn build(kind: &str, id: Option<&str>, data: &[u8]) -> Vec<u8> {
+    let lines = data.split(|&b| b == b'\n').count();
+    let dropped = (lines - 1) + data.iter().filter(|&&b| b == b'\r').count();
+    let mut out = Vec::with_capacity(
+        8 + kind.len() + id.map_or(0, |i| 5 + i.len()) + data.len() - dropped + 7 * lines + 1,
+    );
+    head(&mut out, kind, id);
     for line in data.split(|&b| b == b'\n') {
         out.extend_from_slice(b"data: ");
         out.extend(line.iter().filter(|&&b| b != b'\r'));

@@ -147,12 +147,7 @@ async fn bounds() {
 
 #[tokio::test]
 async fn past_a_fair_share_an_answer_waits_for_room_in_the_budget() {
-    let pressure = Arc::new(Pressure::new(1 << 20));
-    let out = Arc::new(Outbox::new(
-        4 << 20,
-        std::time::Duration::from_secs(10),
-        pressure.clone(),
-    ));
+    let (pressure, out) = under_a_1_mib_budget();
     out.add_link(1);
     // Other clients hold the whole budget.
     pressure.add(1 << 20);
@@ -195,12 +190,7 @@ async fn past_a_fair_share_an_answer_waits_for_room_in_the_budget() {
 
 #[test]
 fn an_answer_built_under_a_reservation_is_queued_in_its_place() {
-    let pressure = Arc::new(Pressure::new(1 << 20));
-    let out = Arc::new(Outbox::new(
-        4 << 20,
-        std::time::Duration::from_secs(10),
-        pressure.clone(),
-    ));
+    let (pressure, out) = under_a_1_mib_budget();
     out.add_link(1);
     out.add_link(2);
     // Reserved for a bound of 1.5 MiB (more than the budget) while the sum
@@ -216,4 +206,15 @@ fn an_answer_built_under_a_reservation_is_queued_in_its_place() {
     assert!(out.link(1).unwrap().live);
     drop(out);
     assert_eq!(pressure.queued(), 0);
+}
+
+/// An outbox of 4 MiB under an all-clients budget of 1 MiB.
+fn under_a_1_mib_budget() -> (Arc<Pressure>, Arc<Outbox>) {
+    let pressure = Arc::new(Pressure::new(1 << 20));
+    let out = Arc::new(Outbox::new(
+        4 << 20,
+        std::time::Duration::from_secs(10),
+        pressure.clone(),
+    ));
+    (pressure, out)
 }
