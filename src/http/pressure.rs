@@ -123,9 +123,7 @@ impl Held {
             n,
         }
     }
-}
 
-impl Held {
     /// Holds `n` bytes instead (what was built, in place of the bound that
     /// was reserved for it).
     pub fn resize(&mut self, n: usize) {

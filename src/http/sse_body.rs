@@ -49,9 +49,7 @@ pub fn message_with(
         return message(kind, id, &out[at..]);
     }
     out.extend_from_slice(b"\n\n");
-    if out.capacity() > out.len() + out.len() / 4 + 4096 {
-        out.shrink_to_fit();
-    }
+    crate::protocol::wsframe::fit(&mut out);
     Bytes::from(out)
 }
 

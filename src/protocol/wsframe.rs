@@ -96,11 +96,17 @@ pub fn text_with(hint: usize, write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
     let n = header_len(len);
     let start = ROOM - n;
     buf[start..ROOM].copy_from_slice(&header(OP_TEXT, len)[..n]);
-    // Far more room than was used (a hint well over): do not hold it.
+    fit(&mut buf);
+    Bytes::from(buf).slice(start..)
+}
+
+/// Gives back the room of a buffer allocated at a size hint when the hint
+/// was well over what was written, so a queued message holds no more than
+/// it counts.
+pub fn fit(buf: &mut Vec<u8>) {
     if buf.capacity() > buf.len() + buf.len() / 4 + 4096 {
         buf.shrink_to_fit();
     }
-    Bytes::from(buf).slice(start..)
 }
 
 /// A close frame with a status code and a reason (at most 123 bytes).
